@@ -1,0 +1,19 @@
+"""The metadata database: engines, transactions with retries, migrations.
+
+Domain packages declare their tables on :data:`metadata`; Alembic migrations under
+``keel/db/migrations`` create them. ``connect(url)`` returns an engine whose schema is current.
+"""
+
+from keel.db._engine import connect, dispose_all, transaction
+from keel.db._metadata import metadata
+from keel.db._migrate import current_revision, head_revision, upgrade
+
+__all__ = [
+    "connect",
+    "current_revision",
+    "dispose_all",
+    "head_revision",
+    "metadata",
+    "transaction",
+    "upgrade",
+]
