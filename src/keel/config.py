@@ -78,7 +78,9 @@ class Settings(BaseSettings):
         project = _project_file()
         if project is not None:
             sources.append(
-                TomlConfigSettingsSource(settings_cls, toml_file=project, toml_table_header=("keel",))
+                TomlConfigSettingsSource(
+                    settings_cls, toml_file=project, toml_table_header=("keel",)
+                )
             )
         return tuple(sources)
 

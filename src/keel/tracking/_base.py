@@ -10,7 +10,16 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from keel.tracking._records import ArtifactFile, Metric, Page, Project, Run, RunEnv, RunIO, RunStatus
+from keel.tracking._records import (
+    ArtifactFile,
+    Metric,
+    Page,
+    Project,
+    Run,
+    RunEnv,
+    RunIO,
+    RunStatus,
+)
 
 
 class ProjectStore(abc.ABC):
