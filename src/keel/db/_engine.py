@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -32,6 +33,8 @@ _lock = threading.Lock()
 
 
 def _sqlite_engine(url: str) -> Engine:
+    database = url.split(":///", 1)[1]
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
     # NullPool: a SQLite connection is cheap, and pooled ones break after fork().
     engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
 

@@ -85,8 +85,6 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
     """Migrate the database to ``revision`` under the migration lock; returns the new revision."""
     from alembic import command
 
-    if engine.dialect.name == "sqlite" and engine.url.database:
-        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
     try:
         with _migration_lock(engine):
             with engine.begin() as conn:
