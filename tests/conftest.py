@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 REQUIRE_SERVICES = os.environ.get("KEEL_REQUIRE_SERVICES") == "1"
-PG_ADMIN_URL = os.environ.get("KEEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "KEEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def service_missing(reason: str) -> None:
@@ -51,7 +53,9 @@ def sqlite_url(tmp_path: Path) -> str:
 def _pg_admin():  # type: ignore[no-untyped-def]
     import sqlalchemy as sa
 
-    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(
+        PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))

@@ -4,7 +4,7 @@ Domain packages declare their tables on :data:`metadata`; Alembic migrations und
 ``keel/db/migrations`` create them. ``connect(url)`` returns an engine whose schema is current.
 """
 
-from keel.db._engine import connect, dispose_all, transaction
+from keel.db._engine import connect, dispose_all, engine_for, transaction
 from keel.db._metadata import metadata
 from keel.db._migrate import current_revision, head_revision, upgrade
 
@@ -12,6 +12,7 @@ __all__ = [
     "connect",
     "current_revision",
     "dispose_all",
+    "engine_for",
     "head_revision",
     "metadata",
     "transaction",

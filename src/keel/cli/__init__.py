@@ -1,0 +1,36 @@
+"""The ``keel`` command. One module per command group; a command parses, calls the Python API,
+and prints. Heavy modules are imported inside commands so ``keel --help`` stays fast."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from keel.cli import _artifacts, _db, _gc, _init, _runs
+from keel.cli._output import fail
+from keel.errors import KeelError
+
+app = typer.Typer(
+    name="keel",
+    help="Keel: data, experiments, models, serving and monitoring in one self-hosted tool.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("init")(_init.init)
+app.command("gc")(_gc.gc)
+app.add_typer(_db.app, name="db")
+app.add_typer(_runs.app, name="runs")
+app.add_typer(_artifacts.app, name="artifacts")
+
+
+def main() -> None:
+    """Console-script entry point: Keel errors become one readable line and exit code 1."""
+    try:
+        app()
+    except KeelError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)

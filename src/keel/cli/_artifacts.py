@@ -1,0 +1,68 @@
+"""``keel artifacts``: list and download the files a run stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from keel.cli._output import console, print_json, table
+
+app = typer.Typer(help="List and download run artifacts.", no_args_is_help=True)
+
+
+@app.command("ls")
+def ls(
+    run: Annotated[str, typer.Argument(help="Run id or unique prefix.")],
+    path: Annotated[str, typer.Argument(help="Folder inside the run's artifacts.")] = "",
+    json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """List a run's artifact files under PATH."""
+    from keel.cli._runs import resolve_run
+    from keel.tracking import Client
+
+    client = Client()
+    files = client.list_artifacts(resolve_run(client, run).id, path)
+    if json:
+        print_json([{"path": f.path, "size": f.size, "digest": f.digest} for f in files])
+    elif not files:
+        console.print("No artifacts.")
+    else:
+        table(None, ["path", "size", "digest"], [(f.path, f.size, f.digest[:16]) for f in files])
+
+
+@app.command("get")
+def get(
+    run: Annotated[str, typer.Argument(help="Run id or unique prefix.")],
+    path: Annotated[str, typer.Argument(help="File or folder inside the run's artifacts.")] = "",
+    dest: Annotated[Path, typer.Option("--dest", "-d", help="Where to write.")] = Path(),
+    json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Download a run's artifacts (verified against their hashes) into DEST."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from keel.cli._runs import resolve_run
+    from keel.tracking import Client
+
+    client = Client()
+    run_id = resolve_run(client, run).id
+    files = client.list_artifacts(run_id, path)
+    total = sum(f.size for f in files)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        disable=json,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("downloading", total=total)
+        written = client.download_artifacts(
+            run_id, path, dest, progress=lambda n: progress.advance(task, n)
+        )
+    if json:
+        print_json({"run": run_id, "files": [str(p) for p in written], "bytes": total})
+    else:
+        console.print(f"Downloaded {len(written)} file(s), {total:,} bytes, into {dest.resolve()}")
