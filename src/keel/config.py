@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     home: Path = Path()
     tracking_uri: str = ""
     artifacts_uri: str = ""
+    # Project of runs started without one (``keel.start_run()``, autologging).
+    project: str = "default"
     # Bounded queue of the asynchronous metric writer: back-pressure instead of memory growth.
     metric_queue_size: int = 200_000
     metric_batch_size: int = 5_000
