@@ -82,7 +82,7 @@ metrics = Table(
     ),
     Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("key", KEY, nullable=False),
-    Column("value", Float, nullable=False),
+    Column("value", Float, nullable=True),  # NULL is NaN (SQLite cannot store NaN)
     Column("step", BigInteger, nullable=False),
     Column("timestamp_ms", BigInteger, nullable=False),
     Index("ix_metrics_run_key_step", "run_id", "key", "step"),
@@ -94,7 +94,7 @@ latest_metrics = Table(
     metadata,
     Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", KEY, primary_key=True),
-    Column("value", Float, nullable=False),
+    Column("value", Float, nullable=True),  # NULL is NaN (SQLite cannot store NaN)
     Column("step", BigInteger, nullable=False),
     Column("timestamp_ms", BigInteger, nullable=False),
     Index("ix_latest_metrics_key_value", "key", "value"),

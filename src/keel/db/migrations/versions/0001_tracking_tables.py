@@ -59,7 +59,7 @@ def upgrade() -> None:
         "latest_metrics",
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("key", sa.String(length=250), nullable=False),
-        sa.Column("value", sa.Float(), nullable=False),
+        sa.Column("value", sa.Float(), nullable=True),
         sa.Column("step", sa.BigInteger(), nullable=False),
         sa.Column("timestamp_ms", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -80,7 +80,7 @@ def upgrade() -> None:
         ),
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("key", sa.String(length=250), nullable=False),
-        sa.Column("value", sa.Float(), nullable=False),
+        sa.Column("value", sa.Float(), nullable=True),
         sa.Column("step", sa.BigInteger(), nullable=False),
         sa.Column("timestamp_ms", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
