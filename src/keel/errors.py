@@ -40,9 +40,9 @@ class InvalidInput(KeelError, ValueError):
 class QuerySyntaxError(InvalidInput):
     """A search query does not parse; ``position`` is the 0-based offset of the problem."""
 
-    def __init__(self, message: str, *, query: str, position: int) -> None:
+    def __init__(self, message: str, *, query: str, position: int, field: str = "filter") -> None:
         pointer = f"\n  {query}\n  {' ' * position}^"
-        super().__init__(f"{message} at position {position}{pointer}", field="filter")
+        super().__init__(f"{message} at position {position}{pointer}", field=field)
         self.query = query
         self.position = position
         self.reason = message
