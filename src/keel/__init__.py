@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "search_runs": "keel.tracking",
     "get_run": "keel.tracking",
     "Client": "keel.tracking",
+    "autolog": "keel.tracking.autolog",
 }
 _SUBPACKAGES = {"tracking", "artifacts", "db", "errors", "config", "testing"}
 
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from keel.tracking.autolog import autolog
 
 
 def __getattr__(name: str) -> Any:

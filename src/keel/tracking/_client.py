@@ -434,7 +434,7 @@ class Client:
         path: str = "",
         dest: str | Path = ".",
         *,
-        progress: Callable[[int], object] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[Path]:
         """Copy the run's files at or under ``path`` into ``dest`` (hashes verified on read),
         keeping their paths relative to the folder of ``path``; returns the files written."""
