@@ -15,6 +15,7 @@ import contextlib
 import io
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
@@ -153,6 +154,10 @@ class _S3Writer(BackendWriter):
             self._call("abort_multipart_upload", UploadId=upload_id)
 
 
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
 def _endpoint() -> str | None:
     # botocore reads these too; passing the endpoint explicitly keeps older clients honest.
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
@@ -237,11 +242,30 @@ class S3Backend(ArtifactBackend):
                     "list_objects_v2", Bucket=self.bucket, Prefix=listed, **token
                 )
             for item in page.get("Contents", ()):
-                modified = int(item["LastModified"].timestamp() * 1000)
-                yield KeyInfo(item["Key"][len(root) :], int(item["Size"]), modified)
+                yield KeyInfo(
+                    item["Key"][len(root) :], int(item["Size"]), _ms(item["LastModified"])
+                )
             if not page.get("IsTruncated"):
                 return
             token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def _active_since(self, key: str, upload_id: str, cutoff_ms: int) -> bool:
+        """Whether a part of the upload arrived after ``cutoff_ms``: a long upload that is
+        still sending parts is alive however long ago it started."""
+        marker: dict[str, int] = {}
+        while True:
+            try:
+                with _errors(f"list parts of {key}"):
+                    page = self.fs.call_s3(
+                        "list_parts", Bucket=self.bucket, Key=key, UploadId=upload_id, **marker
+                    )
+            except NotFound:
+                return True  # completed or aborted meanwhile: not ours to purge
+            if any(_ms(part["LastModified"]) > cutoff_ms for part in page.get("Parts", ())):
+                return True
+            if not page.get("IsTruncated"):
+                return False
+            marker = {"PartNumberMarker": int(page["NextPartNumberMarker"])}
 
     def purge_incomplete(self, *, older_than_s: float, dry_run: bool = True) -> int:
         cutoff_ms = now_ms() - int(older_than_s * 1000)
@@ -253,8 +277,11 @@ class S3Backend(ArtifactBackend):
                     "list_multipart_uploads", Bucket=self.bucket, Prefix=self._root(""), **marker
                 )
             for upload in page.get("Uploads", ()):
-                if int(upload["Initiated"].timestamp() * 1000) <= cutoff_ms:
-                    stale.append((upload["Key"], upload["UploadId"]))
+                key, upload_id = upload["Key"], upload["UploadId"]
+                if _ms(upload["Initiated"]) <= cutoff_ms and not self._active_since(
+                    key, upload_id, cutoff_ms
+                ):
+                    stale.append((key, upload_id))
             if not page.get("IsTruncated"):
                 break
             marker = {

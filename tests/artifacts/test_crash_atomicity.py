@@ -1,0 +1,97 @@
+"""Killing a process mid-artifact-upload leaves no partial object visible.
+
+A child process streams a large object slowly into the store; the test SIGKILLs it once part
+of the object has reached the backend (a temp file locally, uploaded multipart parts on S3),
+then checks that nothing is listed or readable, that the leftovers are really there (so the
+kill did land mid-upload), and that gc clears them once they are past the grace period.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+from keel.artifacts import ContentStore, open_content_store
+from keel.artifacts._local import TMP_DIRNAME
+from keel.testing.artifact_conformance import MiB
+
+SCRIPT = Path(__file__).with_name("_slow_upload.py")
+TOTAL = 64 * MiB
+KILL_AFTER = 20 * MiB  # past two 8 MiB S3 parts, well before the end
+
+
+def _kill_mid_upload(uri: str) -> str:
+    """Start the slow upload, SIGKILL it after KILL_AFTER bytes; returns the object's digest."""
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), uri, str(TOTAL)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("digest "), first + proc.stderr.read()  # type: ignore[union-attr]
+        digest = first.split()[1]
+        for line in proc.stdout:
+            assert line.strip() != "committed", "the upload finished before it was killed"
+            if int(line) >= KILL_AFTER:
+                break
+        else:
+            pytest.fail("the uploader exited early: " + proc.stderr.read())  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    return digest
+
+
+def _assert_nothing_visible(store: ContentStore, digest: str) -> None:
+    assert not store.exists(digest)
+    assert list(store.iter_objects()) == []
+    assert list(store.backend.iter_keys()) == []
+    assert store.gc(set(), dry_run=True, older_than_s=0).deleted == ()
+
+
+@pytest.mark.timeout(120)
+def test_local_kill_mid_upload_leaves_no_object(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    digest = _kill_mid_upload(uri)
+    store = open_content_store(uri)
+    _assert_nothing_visible(store, digest)
+    leftovers = list((tmp_path / "store" / TMP_DIRNAME).iterdir())
+    assert len(leftovers) == 1 and leftovers[0].stat().st_size >= KILL_AFTER - MiB
+    assert store.gc(set(), dry_run=False).incomplete_count == 0  # inside the grace period
+    report = store.gc(set(), dry_run=False, older_than_s=0)
+    assert report.incomplete_count == 1
+    assert not leftovers[0].exists()
+    _assert_nothing_visible(store, digest)
+
+
+@pytest.mark.services
+@pytest.mark.timeout(120)
+def test_s3_kill_mid_upload_leaves_no_object(s3_env: str, moto_endpoint: str) -> None:
+    digest = _kill_mid_upload(s3_env)
+    store = open_content_store(s3_env)
+    _assert_nothing_visible(store, digest)
+    bucket = s3_env.removeprefix("s3://").split("/", 1)[0]
+    client = boto3.client("s3", endpoint_url=moto_endpoint)
+    assert client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert len(uploads) == 1  # the kill landed mid-upload: parts were sent, never completed
+    parts = client.list_parts(Bucket=bucket, Key=uploads[0]["Key"], UploadId=uploads[0]["UploadId"])
+    assert len(parts.get("Parts", [])) >= 2
+    assert store.gc(set(), dry_run=False).incomplete_count == 0  # inside the grace period
+    assert store.gc(set(), dry_run=False, older_than_s=0).incomplete_count == 1
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    _assert_nothing_visible(store, digest)
