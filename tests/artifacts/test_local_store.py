@@ -18,7 +18,7 @@ from keel.artifacts import (
     open_content_store,
 )
 from keel.artifacts._local import TMP_DIRNAME
-from keel.errors import IntegrityError, UnsafePath
+from keel.errors import ConfigError, IntegrityError, InvalidInput, UnsafePath
 from keel.testing.artifact_conformance import ArtifactStoreConformance
 
 
@@ -109,6 +109,12 @@ def test_open_content_store_defaults_to_the_configured_home(keel_home: Path) -> 
 def test_uris_are_normalised(tmp_path: Path) -> None:
     assert open_backend(f"file://{tmp_path}/a/").uri == str(tmp_path / "a")
     assert open_backend(str(tmp_path / "b")).uri == str(tmp_path / "b")
+    for bad in ("", "   "):
+        with pytest.raises(InvalidInput) as err:
+            open_backend(bad)
+        assert err.value.field == "uri"
+    with pytest.raises(ConfigError):
+        open_backend("gs://bucket/x")
 
 
 def test_importing_keel_artifacts_loads_no_storage_client() -> None:

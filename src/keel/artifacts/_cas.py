@@ -368,6 +368,9 @@ def open_backend(uri: str | None = None) -> ArtifactBackend:
     means the configured ``artifacts_uri``. s3fs is imported only for ``s3://``."""
     from keel.config import get_settings, normalize_artifacts_uri
 
+    if uri is not None and not (isinstance(uri, str) and uri.strip()):
+        # An empty string would resolve to the working directory: never a store by accident.
+        raise InvalidInput(f"expected a path or s3://bucket/prefix, got {uri!r}", field="uri")
     resolved = get_settings().artifacts_uri if uri is None else normalize_artifacts_uri(uri)
     if resolved.startswith("s3://"):
         from keel.artifacts._s3 import S3Backend

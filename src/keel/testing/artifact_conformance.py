@@ -155,8 +155,10 @@ class ArtifactStoreConformance:
     def test_stream_with_and_without_digest(self, store: ContentStore) -> None:
         size = 2 * MiB + 5
         expected = stream_digest(size, seed=1)
-        a = store.put_stream(ChunkStream(size, seed=1))  # type: ignore[arg-type]
+        seen: list[int] = []
+        a = store.put_stream(ChunkStream(size, seed=1), progress=seen.append)  # type: ignore[arg-type]
         assert a == ObjectRef(expected, size)
+        assert sum(seen) == size
         store.gc(set(), dry_run=False, older_than_s=0)
         assert not store.exists(expected)
         b = store.put_stream(ChunkStream(size, seed=1), digest=expected, size=size)  # type: ignore[arg-type]
