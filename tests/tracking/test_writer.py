@@ -285,5 +285,5 @@ def test_hot_path_is_microseconds(keel_home: Path) -> None:
             keel.log_metric("loss", 0.5, step=i)
         per_call_us = (time.perf_counter() - started) / 10_000 * 1e6
         keel.flush()
-    # Typically 1-4 us; the bound is loose for loaded CI machines.
-    assert per_call_us < 50, per_call_us
+    # 1.7-4 us on an idle 2-core machine; loose for loaded CI machines.
+    assert per_call_us < 200, per_call_us  # a synchronous write per call would take ms
