@@ -35,7 +35,7 @@ def generate(rng: random.Random, n: int) -> list[Run]:
                 p[key] = value
 
         maybe("lr", rng.choice(["0.1", "0.01", "1e-3", "0.001", "5", " 5", "auto", "-2.5", "1e999",
-                                "1.5.2", "", "+.5", "NaN", str(rng.random())]))  # fmt: skip
+                                "1.5.2", "", "+.5", "NaN", "1e5000", str(rng.random())]))  # fmt: skip
         maybe("C", str(rng.choice([1, 10, 100, -3])) if rng.random() < 0.9 else "none")
         maybe("model", rng.choice(["rf", "svm", "lgbm", "RF", "xgb_v2", "x%y", "Svm"]))
         maybe("lr.decay", str(round(rng.uniform(0, 1), 2)), 0.5)
