@@ -19,7 +19,6 @@ import hashlib
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 
@@ -28,7 +27,6 @@ from keel.artifacts import (
     ArtifactBackend,
     BackendWriter,
     ContentStore,
-    KeyInfo,
     ObjectRef,
     object_key,
 )
@@ -65,37 +63,6 @@ class ChunkStream:
 
 def stream_digest(total: int, *, seed: int = 0) -> str:
     return hash_chunks(_chunks(total, seed=seed))[0]
-
-
-class CountingBackend(ArtifactBackend):
-    """A wrapper that counts writers opened, to prove dedup skips the upload."""
-
-    def __init__(self, inner: ArtifactBackend) -> None:
-        self.inner = inner
-        self.uri = inner.uri
-        self.writers = 0
-
-    def open_writer(self, key: str) -> BackendWriter:
-        self.writers += 1
-        return self.inner.open_writer(key)
-
-    def open_reader(self, key: str) -> BinaryIO:
-        return self.inner.open_reader(key)
-
-    def exists(self, key: str) -> bool:
-        return self.inner.exists(key)
-
-    def size(self, key: str) -> int:
-        return self.inner.size(key)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
-
-    def iter_keys(self, prefix: str = "") -> Iterator[KeyInfo]:
-        return self.inner.iter_keys(prefix)
-
-    def purge_incomplete(self, *, older_than_s: float, dry_run: bool = True) -> int:
-        return self.inner.purge_incomplete(older_than_s=older_than_s, dry_run=dry_run)
 
 
 def publish_raw(backend: ArtifactBackend, key: str, data: bytes) -> None:
@@ -193,20 +160,26 @@ class ArtifactStoreConformance:
 
     # -- dedup -----------------------------------------------------------------------------
 
-    def test_dedup_skips_the_upload(self, store: ContentStore, tmp_path: Path) -> None:
-        counting = CountingBackend(store.backend)
-        cas = ContentStore(counting)
-        first = cas.put_bytes(b"same bytes")
-        assert counting.writers == 1
+    def test_dedup_skips_the_upload(
+        self, store: ContentStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        opened: list[str] = []
+        open_writer = store.backend.open_writer
+
+        def counting(key: str) -> BackendWriter:
+            opened.append(key)
+            return open_writer(key)
+
+        monkeypatch.setattr(store.backend, "open_writer", counting)
+        first = store.put_bytes(b"same bytes")
         src = tmp_path / "same.bin"
         src.write_bytes(b"same bytes")
-        assert cas.put_bytes(b"same bytes") == first
-        assert cas.put_file(src) == first
-        assert cas.put_stream(ChunkStream(0)) != first  # type: ignore[arg-type]
-        assert counting.writers == 2  # only the empty object was new
-        assert sorted(r.digest for r in cas.iter_objects()) == sorted(
-            [first.digest, hash_bytes(b"")]
-        )
+        assert store.put_bytes(b"same bytes") == first
+        assert store.put_file(src) == first
+        digest = first.digest
+        assert store.put_stream(ChunkStream(0)) != first  # type: ignore[arg-type]
+        assert opened == [object_key(digest), object_key(hash_bytes(b""))]  # uploads of new only
+        assert sorted(r.digest for r in store.iter_objects()) == sorted([digest, hash_bytes(b"")])
 
     # -- large objects, constant memory ----------------------------------------------------
 
@@ -312,6 +285,22 @@ class ArtifactStoreConformance:
             store.put_stream(Broken(), digest=digest)  # type: ignore[arg-type]
         assert not store.exists(digest)
         assert list(store.backend.iter_keys()) == []
+
+    def test_file_changed_during_upload_publishes_nothing(
+        self, store: ContentStore, tmp_path: Path
+    ) -> None:
+        src = tmp_path / "growing.log"
+        src.write_bytes(b"a" * (3 * MiB))
+
+        def meddle(_: int) -> None:  # another process rewrites the file mid-upload
+            with src.open("r+b") as f:
+                f.seek(2 * MiB)
+                f.write(b"b" * 16)
+
+        with pytest.raises(Conflict, match="changed"):
+            store.put_file(src, progress=meddle)
+        assert list(store.backend.iter_keys()) == []
+        assert store.backend.purge_incomplete(older_than_s=0) == 0
 
     # -- verification ----------------------------------------------------------------------
 
