@@ -9,107 +9,25 @@ they end, and starting or searching runs marks FAILED those whose heartbeat has 
 
 from __future__ import annotations
 
-import operator
 import posixpath
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from keel._time import now_ms
 from keel.errors import InvalidInput, KeelError, StoreUnavailable
+from keel.tracking._heartbeat import Heartbeat
 from keel.tracking._records import ArtifactFile, Metric, Run, RunEnv, RunIO, RunStatus
-from keel.tracking._writer import MetricWriter
+from keel.tracking._writer import MetricWriter, integer, metric_value
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from keel.artifacts import ContentStore
     from keel.tracking._base import TrackingStore
-
-_INT64 = 2**63
-
-
-def metric_value(value: object, field: str = "value") -> float:
-    """A metric value as float: a real number (incl. NumPy scalars); bool and text are not."""
-    if type(value) is float:
-        return value
-    if isinstance(value, bool | str | bytes) or not hasattr(type(value), "__float__"):
-        raise InvalidInput(f"must be a real number, got {type(value).__name__}", field=field)
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidInput(f"must be a real number: {exc}", field=field) from exc
-
-
-def integer(value: object, field: str) -> int:
-    """An int64 (NumPy integers too); bool is not an integer here."""
-    if type(value) is not int:
-        if isinstance(value, bool):
-            raise InvalidInput("must be an integer, got bool", field=field)
-        try:
-            value = operator.index(value)  # type: ignore[arg-type]
-        except TypeError as exc:
-            raise InvalidInput(
-                f"must be an integer, got {type(value).__name__}", field=field
-            ) from exc
-    if not -_INT64 <= value < _INT64:
-        raise InvalidInput("out of the int64 range", field=field)
-    return value
 
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
-
-
-class _Heartbeat:
-    """One daemon thread per client refreshing ``heartbeat_ms`` of its live runs."""
-
-    def __init__(self, client: Client, interval_s: float) -> None:
-        self._client = client
-        self._interval = interval_s
-        self._runs: set[str] = set()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def after_fork(self) -> None:
-        self._runs = set()
-        self._lock = threading.Lock()
-        self._thread = None
-
-    def add(self, run_id: str) -> None:
-        with self._lock:
-            self._runs.add(run_id)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._loop, name="keel-heartbeat", daemon=True
-                )
-                self._thread.start()
-
-    def remove(self, run_id: str) -> None:
-        with self._lock:
-            self._runs.discard(run_id)
-
-    def _loop(self) -> None:
-        while not self._wake.wait(self._interval):
-            with self._lock:
-                runs = sorted(self._runs)
-                if not runs:
-                    self._thread = None
-                    return
-            for run_id in runs:
-                self._beat(run_id)
-
-    def _beat(self, run_id: str) -> None:
-        try:
-            self._client.store.update_run(run_id, heartbeat_ms=now_ms())
-        except StoreUnavailable:
-            return  # the next beat retries; a lapse only matters after heartbeat_timeout_s
-        except KeelError as exc:
-            # e.g. the run was hard-deleted: stop beating it and report at its next flush.
-            self.remove(run_id)
-            self._client.writer.keep(run_id, exc)
 
 
 class Client:
@@ -126,7 +44,7 @@ class Client:
         self._store: TrackingStore | None = None
         self._content: ContentStore | None = None
         self._writer: MetricWriter | None = None
-        self._heartbeat = _Heartbeat(self, settings.heartbeat_interval_s)
+        self._heartbeat = Heartbeat(self, settings.heartbeat_interval_s)
         self._open_lock = threading.Lock()
 
     # -- backends, opened on first use -----------------------------------------------------
@@ -275,6 +193,8 @@ class Client:
             page_token=page_token,
             include_deleted=include_deleted,
         )
+        from keel.tracking._frame import runs_frame
+
         return runs_frame(page.items) if output == "pandas" else page
 
     def delete_run(self, run_id: str, *, hard: bool = False) -> None:
@@ -466,29 +386,3 @@ class Client:
         finally:
             if self._store is not None:
                 self._store.close()
-
-
-def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
-    """One row per run: run_id, project, name, status, start_time, end_time (UTC),
-    then ``params.<k>``, ``metrics.<k>`` and ``tags.<k>`` columns."""
-    import pandas as pd
-
-    rows: list[dict[str, object]] = []
-    for run in runs:
-        row: dict[str, object] = {
-            "run_id": run.id,
-            "project": run.project,
-            "name": run.name,
-            "status": str(run.status),
-            "start_time": run.start_ms,
-            "end_time": run.end_ms,
-        }
-        row.update({f"params.{k}": v for k, v in run.params.items()})
-        row.update({f"metrics.{k}": v for k, v in run.metrics.items()})
-        row.update({f"tags.{k}": v for k, v in run.tags.items()})
-        rows.append(row)
-    base = ["run_id", "project", "name", "status", "start_time", "end_time"]
-    frame = pd.DataFrame(rows, columns=base) if not rows else pd.DataFrame(rows)
-    for column in ("start_time", "end_time"):
-        frame[column] = pd.to_datetime(frame[column], unit="ms", utc=True)
-    return frame

@@ -23,6 +23,7 @@ Guarantees:
 from __future__ import annotations
 
 import atexit
+import operator
 import os
 import queue
 import sys
@@ -33,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from keel.errors import KeelError, StoreError, StoreUnavailable
+from keel.errors import InvalidInput, KeelError, StoreError, StoreUnavailable
 from keel.tracking._records import Metric
 
 # (run_id, key, value, step, timestamp_ms): a tuple is ~5x cheaper to build than a Metric.
@@ -41,6 +42,35 @@ Point = tuple[str, str, float, int, int]
 
 _IDLE_POLL_S = 1.0
 _RETRY_MAX_S = 2.0
+_INT64 = 2**63
+
+
+def metric_value(value: object, field: str = "value") -> float:
+    """A metric value as float: a real number (incl. NumPy scalars); bool and text are not."""
+    if type(value) is float:
+        return value
+    if isinstance(value, bool | str | bytes) or not hasattr(type(value), "__float__"):
+        raise InvalidInput(f"must be a real number, got {type(value).__name__}", field=field)
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInput(f"must be a real number: {exc}", field=field) from exc
+
+
+def integer(value: object, field: str) -> int:
+    """An int64 (NumPy integers too); bool is not an integer here."""
+    if type(value) is not int:
+        if isinstance(value, bool):
+            raise InvalidInput("must be an integer, got bool", field=field)
+        try:
+            value = operator.index(value)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise InvalidInput(
+                f"must be an integer, got {type(value).__name__}", field=field
+            ) from exc
+    if not -_INT64 <= value < _INT64:
+        raise InvalidInput("out of the int64 range", field=field)
+    return value
 
 
 class MetricSink(Protocol):
