@@ -232,7 +232,9 @@ def log_input(ref: str, kind: str = "dataset", digest: str | None = None) -> Non
 
 def flush(timeout: float | None = None) -> None:
     """Wait until every queued metric point of this process is written; raise kept errors."""
-    clients = {id(c): c for c in [*_clients.values(), *(r.client for r in _stack.get())]}
+    with _lock:
+        known = list(_clients.values())
+    clients = {id(c): c for c in [*known, *(r.client for r in _stack.get())]}
     for client in clients.values():
         client.flush(timeout)
 
