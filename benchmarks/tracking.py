@@ -164,7 +164,7 @@ def keel_runs(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
 
 def keel_populate(keel: Any, n: int) -> None:
     """Store ``n`` runs the way ``mlflow_populate`` does: create, one ``log_batch``, end."""
-    from keel.tracking._records import Metric
+    from keel.tracking import Metric
 
     client = keel.Client()
     for i in range(n):
@@ -173,7 +173,7 @@ def keel_populate(keel: Any, n: int) -> None:
         now = int(time.time() * 1000)
         client.log_batch(
             run.id,
-            metrics=[Metric(key=k, value=v, step=0, timestamp_ms=now) for k, v in metrics.items()],
+            metrics=[Metric(k, v, step=0, timestamp_ms=now) for k, v in metrics.items()],
             params=params,
         )
         client.end_run(run.id)
