@@ -14,9 +14,11 @@ $(BIN)/python:
 $(UV): | $(BIN)/python
 	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
 
-# Exact versions from the lock file, then Keel itself in editable mode.
+# Exact versions from the lock file, then Keel itself in editable mode. Bytecode is compiled at
+# install time: with PYTHONDONTWRITEBYTECODE set, every import would otherwise recompile
+# (importing SQLAlchemy alone then takes over a second).
 $(STAMP): requirements/lock.txt pyproject.toml | $(UV)
-	$(UV) pip sync -q --python $(BIN)/python requirements/lock.txt
+	$(UV) pip sync -q --compile-bytecode --python $(BIN)/python requirements/lock.txt
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 

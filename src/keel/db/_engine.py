@@ -8,6 +8,7 @@ dropped connection) with jittered backoff; every other database error becomes a 
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -18,7 +19,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.pool import NullPool
 
 from keel.errors import StoreError, StoreUnavailable
 
@@ -35,8 +35,9 @@ _lock = threading.Lock()
 def _sqlite_engine(url: str) -> Engine:
     database = url.split(":///", 1)[1]
     Path(database).parent.mkdir(parents=True, exist_ok=True)
-    # NullPool: a SQLite connection is cheap, and pooled ones break after fork().
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+    # Pooled: closing the last connection to a WAL database forces a checkpoint, which made
+    # every short transaction ~2.5 ms slower. After fork() the child drops inherited connections.
+    engine = create_engine(url, pool_size=5, max_overflow=10, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -83,6 +84,15 @@ def connect(url: str, *, migrate: bool = True) -> Engine:
     if migrate:
         ensure_current(engine)
     return engine
+
+
+def _after_fork_in_child() -> None:
+    # Connections inherited from the parent belong to the parent: never use or close them here.
+    for engine in _engines.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def dispose_all() -> None:
