@@ -198,8 +198,17 @@ def _memory_gib() -> float | None:
     return None
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages: other work on the machine skews the figures."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def machine_info() -> dict[str, Any]:
     return {
+        "load_average_at_start": load_average(),
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
