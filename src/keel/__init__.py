@@ -33,7 +33,26 @@ _LAZY: dict[str, str] = {
 }
 _SUBPACKAGES = {"tracking", "artifacts", "db", "errors", "config", "testing"}
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "Client",
+    "__version__",
+    "active_run",
+    "autolog",
+    "end_run",
+    "flush",
+    "get_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "search_runs",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
 
 if TYPE_CHECKING:
     from keel.tracking import (

@@ -10,7 +10,8 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output is not cut to 80 columns: a script or a pager gets whole tables.
+console = Console(width=None if Console().is_terminal else 200)
 err_console = Console(stderr=True)
 
 
@@ -24,9 +25,11 @@ def print_json(value: Any) -> None:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """A readable table; empty cells for None."""
-    t = Table(title=title, header_style="bold")
-    for column in columns:
-        t.add_column(column, overflow="fold")
+    t = Table(title=title, header_style="bold", title_justify="left")
+    for i, column in enumerate(columns):
+        # Ids, names and numbers never wrap; only the last column folds when space runs out.
+        last = i == len(columns) - 1
+        t.add_column(column, overflow="fold" if last else "ellipsis", no_wrap=not last)
     for row in rows:
         t.add_row(*("" if v is None else _cell(v) for v in row))
     console.print(t)
@@ -34,7 +37,7 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return f"{value:.4f}" if 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
     return str(value)
 
 

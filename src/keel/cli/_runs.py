@@ -15,7 +15,8 @@ app = typer.Typer(help="Search, inspect, compare and delete runs.", no_args_is_h
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 # Columns per kind shown in the search table; `show` and --json have everything.
-_MAX_KEY_COLUMNS = 6
+_MAX_KEY_COLUMNS = 8
+_FIXED_WIDTH, _KEY_WIDTH = 70, 22
 
 
 def _client() -> Client:
@@ -47,15 +48,28 @@ def _duration(run: Run) -> str:
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
 
 
-def _keys(runs: tuple[Run, ...], kind: str) -> list[str]:
-    seen: dict[str, None] = {}
+def _columns(runs: tuple[Run, ...], mentioned: str, fit: int) -> list[tuple[str, str]]:
+    """(kind, key) columns to show: keys the query mentions, then metrics, then params, most
+    common first; at most ``fit``."""
+    counts: dict[tuple[str, str], int] = {}
     for run in runs:
-        seen.update(dict.fromkeys(getattr(run, kind)))
-    return list(seen)[:_MAX_KEY_COLUMNS]
+        for kind in ("metrics", "params"):
+            for key in getattr(run, kind):
+                counts[kind, key] = counts.get((kind, key), 0) + 1
+    ranked = sorted(
+        counts, key=lambda c: (f"{c[0]}.{c[1]}" not in mentioned, c[0] != "metrics", -counts[c], c)
+    )
+    return ranked[:fit]
+
+
+def _started(ms: int) -> str:
+    from keel._time import to_datetime
+
+    return to_datetime(ms).strftime("%Y-%m-%d %H:%M")
 
 
 @app.command("search")
-def search(
+def search(  # noqa: PLR0917 - Typer passes every option positionally
     filter: Annotated[
         str, typer.Argument(help='e.g. "metrics.auc > 0.9 and params.C in (0.1, 0.5)"')
     ] = "",
@@ -72,8 +86,6 @@ def search(
     json: JsonOpt = False,
 ) -> None:
     """Find runs with the search language (see docs/search.md)."""
-    from keel._time import format_ms
-
     page = _client().search_runs(
         filter,
         projects=project or None,
@@ -87,15 +99,21 @@ def search(
     if not page.items:
         console.print("No runs match.")
         return
-    metric_keys, param_keys = _keys(page.items, "metrics"), _keys(page.items, "params")
-    columns = ["run", "project", "name", "status", "started", "duration"]
-    columns += [f"metrics.{k}" for k in metric_keys] + [f"params.{k}" for k in param_keys]
+    mentioned = " ".join([filter, *(order_by or ())])
+    # As many key columns as fit the terminal beside the fixed ones; `show` and --json have all.
+    fit = min(_MAX_KEY_COLUMNS, max(1, (console.width - _FIXED_WIDTH) // _KEY_WIDTH))
+    keys = _columns(page.items, mentioned, fit)
+    one_project = len({r.project for r in page.items}) == 1
+    columns = ["run", *([] if one_project else ["project"]), "name", "status", "started", "took"]
+    columns += [f"{kind}.{key}" for kind, key in keys]
     rows = [
-        [r.id[:8], r.project, r.name, str(r.status), format_ms(r.start_ms), _duration(r)]
-        + [r.metrics.get(k) for k in metric_keys]
-        + [r.params.get(k) for k in param_keys]
+        [r.id[:8], *([] if one_project else [r.project]), r.name, str(r.status)]
+        + [_started(r.start_ms), _duration(r)]
+        + [getattr(r, kind).get(key) for kind, key in keys]
         for r in page.items
     ]
+    if one_project:
+        console.print(f"Project [bold]{page.items[0].project}[/]")
     table(None, columns, rows)
     if page.next_token:
         console.print(f"[dim]More runs: --page-token {page.next_token}[/]")
@@ -181,7 +199,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Delete runs: hidden from search (soft, the default) or removed with their records (--hard)."""
+    """Delete runs: hidden from search (soft, the default) or removed for good (--hard)."""
     client = _client()
     resolved = [resolve_run(client, ref) for ref in runs]
     if hard and not yes:

@@ -135,5 +135,5 @@ class RunLogStore(abc.ABC):
 class TrackingStore(ProjectStore, RunStore, RunLogStore, abc.ABC):
     """Everything tracking persists. Implementations raise only ``keel.errors`` types."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
+    def close(self) -> None:
         """Release connections."""

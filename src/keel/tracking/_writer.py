@@ -285,7 +285,7 @@ class MetricWriter:
             except KeelError as exc:
                 self._keep(run_id, exc, len(metrics))
                 return
-            except Exception as exc:  # the thread must survive: kept and raised at the next flush
+            except Exception as exc:  # noqa: BLE001 - the thread must survive; raised at next flush
                 error = StoreError(f"metric writer: {type(exc).__name__}: {exc}")
                 error.__cause__ = exc
                 self._keep(run_id, error, len(metrics))

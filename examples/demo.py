@@ -1,0 +1,117 @@
+"""Keel's first end-to-end demo: train two models on a bundled dataset, track both, compare.
+
+Run with `make demo`. Everything is stored locally (SQLite + files) under ./.keel/.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("KEEL_HOME", str(Path.cwd() / ".keel"))
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from skops.io import dump
+
+import keel
+from keel.config import get_settings
+
+PROJECT = "demo-breast-cancer"
+METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
+console = Console()
+
+
+def evaluate(model: object, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    proba = model.predict_proba(x)[:, 1]  # type: ignore[attr-defined]
+    pred = (proba >= 0.5).astype(int)
+    return {
+        "accuracy": float(accuracy_score(y, pred)),
+        "f1": float(f1_score(y, pred)),
+        "roc_auc": float(roc_auc_score(y, proba)),
+        "log_loss": float(log_loss(y, proba)),
+    }
+
+
+def train_logistic(x_tr, y_tr, x_te, y_te) -> str:  # type: ignore[no-untyped-def]
+    params = {"C": 0.5, "max_iter": 500}
+    with keel.start_run(project=PROJECT, name="logistic-regression") as run:
+        keel.log_input("sklearn:breast_cancer", kind="dataset")
+        keel.log_params(params)
+        model = make_pipeline(StandardScaler(), LogisticRegression(**params))
+        model.fit(x_tr, y_tr)
+        keel.log_metrics(evaluate(model, x_te, y_te))
+        _log_model(model)
+        return run.id
+
+
+def train_boosting(x_tr, y_tr, x_te, y_te) -> str:  # type: ignore[no-untyped-def]
+    params = {"n_estimators": 150, "learning_rate": 0.1, "max_depth": 2}
+    with keel.start_run(project=PROJECT, name="gradient-boosting") as run:
+        keel.log_input("sklearn:breast_cancer", kind="dataset")
+        keel.log_params(params)
+        model = GradientBoostingClassifier(random_state=0, **params).fit(x_tr, y_tr)
+        # A learning curve: validation loss after every boosting stage.
+        for step, proba in enumerate(model.staged_predict_proba(x_te)):
+            keel.log_metric("val_log_loss", float(log_loss(y_te, proba[:, 1])), step=step)
+        keel.log_metrics(evaluate(model, x_te, y_te))
+        _log_model(model)
+        return run.id
+
+
+def _log_model(model: object) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.skops"
+        dump(model, path)  # skops, never pickle
+        keel.log_artifact(path, artifact_path="model")
+
+
+def main() -> None:
+    data = load_breast_cancer()
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        data.data, data.target, test_size=0.25, random_state=0, stratify=data.target
+    )
+    with console.status("Training and tracking two models..."):
+        ids = [train_logistic(x_tr, y_tr, x_te, y_te), train_boosting(x_tr, y_tr, x_te, y_te)]
+
+    runs = keel.search_runs(
+        f"id in ({', '.join(repr(i) for i in ids)})",
+        projects=[PROJECT],
+        order_by=["-metrics.roc_auc"],
+    ).items
+    table = Table(title=f"{PROJECT}: runs by ROC AUC", header_style="bold")
+    table.add_column("run", no_wrap=True)
+    table.add_column("name", no_wrap=True)
+    for metric in METRICS:
+        table.add_column(metric, justify="right", no_wrap=True)
+    table.add_column("params")
+    for run in runs:
+        params = ", ".join(f"{k}={v}" for k, v in sorted(run.params.items()))
+        metrics = [f"{run.metrics[m]:.4f}" for m in METRICS]
+        table.add_row(run.id[:8], run.name, *metrics, params)
+    console.print(table)
+
+    best = runs[0]
+    history = keel.Client().metric_history(ids[1], "val_log_loss")
+    settings = get_settings()
+    console.print(
+        f"Best: [bold]{best.name}[/] ({best.id[:8]}), ROC AUC {best.metrics['roc_auc']:.4f}"
+    )
+    console.print(f"Learning curve of gradient-boosting: {len(history)} points of val_log_loss")
+    console.print(f"Metadata:  {settings.tracking_uri}")
+    console.print(f"Artifacts: {settings.artifacts_uri}")
+    console.print('Try: keel runs search "metrics.roc_auc > 0.9" --order-by -metrics.roc_auc')
+    console.print(f"     keel runs compare {ids[0][:8]} {ids[1][:8]}")
+
+
+if __name__ == "__main__":
+    main()
