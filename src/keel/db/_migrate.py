@@ -86,9 +86,8 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
     from alembic import command
 
     try:
-        with _migration_lock(engine):
-            with engine.begin() as conn:
-                command.upgrade(_alembic_config(conn), revision)
+        with _migration_lock(engine), engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), revision)
     except sa_exc.SQLAlchemyError as exc:
         raise StoreError(f"metadata store migration failed: {getattr(exc, 'orig', exc)}") from exc
     rev = current_revision(engine)

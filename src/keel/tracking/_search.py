@@ -47,12 +47,11 @@ MAX_ORDER_KEYS = 10
 _MAX_DEPTH = 50
 _MAX_KEY = 250
 
-_KEYWORDS = {"and", "or", "not", "in", "like", "ilike", "is", "null", "true", "false", "asc",
-             "desc"}  # fmt: skip
+_KW = {"and", "or", "not", "in", "like", "ilike", "is", "null", "true", "false", "asc", "desc"}
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_OPERATORS = {"<=": "<=", ">=": ">=", "!=": "!=", "<>": "!=", "==": "=", "=": "=", "<": "<",
-              ">": ">"}  # fmt: skip
+_OPERATORS = {"<>": "!=", "==": "=", **{op: op for op in ("<=", ">=", "!=", "=", "<", ">")}}
+_PREFIX_HINT = "expected metrics., params., tags. or attributes."
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -158,16 +157,12 @@ class _Lexer:
         if end < len(self.q) and self.q[end] == ".":
             kind = PREFIXES.get(lower)
             if kind is None:
-                raise self.error(
-                    f"unknown identifier prefix '{word}'; expected metrics., params., tags. "
-                    "or attributes.",
-                    i,
-                )
+                raise self.error(f"unknown identifier prefix '{word}'; {_PREFIX_HINT}", i)
             key, key_end = self._key(end + 1, word)
             if kind == "attribute":
                 return _Token("ident", self._attribute(key, end + 1), i, key_end)
             return _Token("ident", Ident(kind, key, i), i, key_end)
-        if lower in _KEYWORDS:
+        if lower in _KW:
             return _Token("kw", lower, i, end)
         if lower in ATTRIBUTES or lower in ALIASES:
             return _Token("ident", self._attribute(word, i), i, end)
@@ -232,14 +227,18 @@ class _Parser:
     def at(self, *keywords: str) -> bool:
         return self.tok.kind == "kw" and self.tok.value in keywords
 
+    def accept(self, *keywords: str) -> bool:
+        """Consume the next token if it is one of ``keywords``."""
+        found = self.at(*keywords)
+        self.i += found
+        return found
+
     def error(self, message: str, position: int | None = None) -> QuerySyntaxError:
         return self.lexer.error(message, self.tok.pos if position is None else position)
 
     def found(self) -> str:
-        tok = self.tok
-        return (
-            "the end of the query" if tok.kind == "eof" else repr(self.lexer.q[tok.pos : tok.end])
-        )
+        text = self.lexer.q[self.tok.pos : self.tok.end]
+        return repr(text) if self.tok.kind != "eof" else "the end of the query"
 
     def filter(self) -> Expr:
         if self.tok.kind == "eof":
@@ -252,15 +251,11 @@ class _Parser:
         return expr
 
     def or_expr(self) -> Expr:
-        return self.chain("or", Or, self.and_expr)
-
-    def and_expr(self) -> Expr:
-        return self.chain("and", And, self.unary)
+        return self.chain("or", Or, lambda: self.chain("and", And, self.unary))
 
     def chain(self, word: str, node: type[And | Or], operand: Callable[[], Expr]) -> Expr:
         items = [operand()]
-        while self.at(word):
-            self.take()
+        while self.accept(word):
             items.append(operand())
         flat = [x for item in items for x in (item.operands if type(item) is node else (item,))]
         return flat[0] if len(flat) == 1 else node(tuple(flat))
@@ -270,8 +265,7 @@ class _Parser:
         if self.depth > _MAX_DEPTH:
             raise self.error(f"expression nested deeper than {_MAX_DEPTH} levels")
         try:
-            if self.at("not"):
-                self.take()
+            if self.accept("not"):
                 return Not(self.unary())
             if self.tok.kind == "(":
                 opening = self.take()
@@ -303,22 +297,14 @@ class _Parser:
             value = self.value(f"after '{op.value}'")
             self.check(ident, op, value)
             return Compare(ident, op.value, value)  # type: ignore[arg-type]
-        if self.at("is"):
-            self.take()
-            negated = self.at("not")
-            if negated:
-                self.take()
-            if not self.at("null"):
+        if self.accept("is"):
+            negated = self.accept("not")
+            if not self.accept("null"):
                 raise self.error(f"expected 'null' after 'is{' not' if negated else ''}'")
-            self.take()
             return IsNull(ident, negated)
-        negated = self.at("not")
-        if negated:
-            self.take()
-            if not self.at("in", "like", "ilike"):
-                raise self.error(
-                    f"expected 'in', 'like' or 'ilike' after 'not', found {self.found()}"
-                )
+        negated = self.accept("not")
+        if negated and not self.at("in", "like", "ilike"):
+            raise self.error(f"expected 'in', 'like' or 'ilike' after 'not', found {self.found()}")
         if self.at("in"):
             return self.in_list(ident, negated)
         if self.at("like", "ilike"):
@@ -390,9 +376,11 @@ def parse_order_by(items: Sequence[str]) -> list[OrderKey]:
         raise InvalidInput("must be a list of strings such as ['-metrics.auc']", field="order_by")
     if len(items) > MAX_ORDER_KEYS:
         raise InvalidInput(f"more than {MAX_ORDER_KEYS} keys", field="order_by")
+    if any(len(item) > MAX_QUERY for item in items):
+        raise InvalidInput(f"a key longer than {MAX_QUERY} characters", field="order_by")
     keys: list[OrderKey] = []
     for item in items:
-        parser = _Parser(item[: MAX_QUERY + 1], "order_by")
+        parser = _Parser(item, "order_by")
         minus = parser.tok.kind == "-"
         if minus:
             parser.take()
