@@ -61,7 +61,8 @@ def test_end_run_sets_the_status_and_refuses_bad_ones(client: Client) -> None:
     with pytest.raises(InvalidInput) as caught:
         client.end_run(run.id, "RUNNING")
     assert caught.value.field == "status"
-    ended = client.end_run(run.id, "FAILED")
+    client.end_run(run.id, "FAILED")
+    ended = client.get_run(run.id)
     assert ended.status is RunStatus.FAILED and ended.end_ms is not None
     with pytest.raises(Conflict):
         client.end_run(run.id, "FINISHED")

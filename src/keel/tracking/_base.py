@@ -66,7 +66,7 @@ class RunStore(abc.ABC):
         name: str | None = None,
         note: str | None = None,
         heartbeat_ms: int | None = None,
-    ) -> Run:
+    ) -> None:
         """Change what is given. A terminal status is final: moving a finished run back to
         RUNNING is a ``Conflict``; ending it needs ``end_ms`` (default now)."""
 

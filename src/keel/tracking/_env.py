@@ -66,13 +66,19 @@ def git_state(cwd: Path) -> tuple[str | None, bool | None]:
     """``(commit, dirty)`` of the repository containing ``cwd``; ``(None, None)`` outside one.
 
     Dirty means tracked files differ from the commit; untracked files do not count, since
-    outputs and caches in the working tree would otherwise mark nearly every run dirty.
+    outputs and caches in the working tree would otherwise mark nearly every run dirty. One
+    ``git status`` call answers both (porcelain v2 prints the commit in its header).
     """
-    head = _git(["rev-parse", "--verify", "HEAD"], cwd)
-    if head is None:
+    if not any((folder / ".git").exists() for folder in (cwd, *cwd.parents)):
+        return None, None  # not in a repository: no need to start git at all
+    out = _git(["status", "--porcelain=v2", "--branch", "--untracked-files=no"], cwd)
+    if out is None:
         return None, None
-    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
-    return head.strip(), None if status is None else bool(status.strip())
+    lines = out.splitlines()
+    head = next((ln.split()[2] for ln in lines if ln.startswith("# branch.oid ")), None)
+    if head is None or head == "(initial)":  # a repository without commits
+        return None, None
+    return head, any(not ln.startswith("#") for ln in lines)
 
 
 @lru_cache(maxsize=1)
@@ -91,8 +97,16 @@ def imported_packages() -> dict[str, str]:
         for dist in mapping[module]:
             if dist in found:
                 continue
-            try:
-                found[dist] = metadata.version(dist)
-            except metadata.PackageNotFoundError:  # metadata listed but unreadable
-                continue
+            version = _version(dist)
+            if version is not None:
+                found[dist] = version
     return found
+
+
+@lru_cache(maxsize=4096)
+def _version(dist: str) -> str | None:
+    # Parsing a distribution's METADATA costs ~1 ms; versions do not change in a running process.
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:  # listed but unreadable metadata
+        return None

@@ -133,7 +133,7 @@ def start_run(
     owned = True
     run: Run | None = None
     if run_id is not None:
-        client.fail_stale_runs()
+        client.sweep_stale_runs()
         try:
             run = client.store.get_run(run_id)
         except NotFound:

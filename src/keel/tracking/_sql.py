@@ -137,7 +137,7 @@ class SqlTrackingStore(TrackingStore):
         name: str | None = None,
         note: str | None = None,
         heartbeat_ms: int | None = None,
-    ) -> Run:
+    ) -> None:
         check.run_id(run_id)
         changes: dict[str, Any] = {}
         if status is not None:
@@ -154,8 +154,7 @@ class SqlTrackingStore(TrackingStore):
         if heartbeat_ms is not None:
             changes["heartbeat_ms"] = check.integer(heartbeat_ms, "heartbeat_ms", minimum=0)
         now = _time.now_ms()
-        run: Run = self._write(lambda conn: _sql_runs.update_run(conn, run_id, changes, now))
-        return run
+        self._write(lambda conn: _sql_runs.update_run(conn, run_id, changes, now))
 
     def delete_run(self, run_id: str, *, hard: bool = False) -> None:
         check.run_id(run_id)

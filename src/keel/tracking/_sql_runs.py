@@ -160,7 +160,7 @@ def create_run(conn: Connection, spec: NewRun) -> Run:
     )
 
 
-def update_run(conn: Connection, run_id: str, changes: dict[str, Any], now_ms: int) -> Run:
+def update_run(conn: Connection, run_id: str, changes: dict[str, Any], now_ms: int) -> None:
     query = select(runs.c.status, runs.c.end_ms).where(runs.c.id == run_id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
@@ -181,7 +181,6 @@ def update_run(conn: Connection, run_id: str, changes: dict[str, Any], now_ms: i
         raise InvalidInput("only a run that has ended has an end time", field="end_ms")
     if values:
         conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
-    return get_run(conn, run_id)
 
 
 def delete_run(conn: Connection, run_id: str, *, hard: bool) -> None:
