@@ -218,6 +218,23 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def git_state(*paths: str) -> dict[str, Any]:
+    """The repository's commit and whether ``paths`` (e.g. ``src``) differ from it, so a figure
+    can be tied to the code it measured."""
+    git = shutil.which("git")
+    if git is None:
+        return {"commit": None, "dirty": None}
+
+    def run(*args: str) -> str | None:
+        proc = subprocess.run(
+            [git, *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        )
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    status = run("status", "--porcelain", "--untracked-files=no", "--", *paths)
+    return {"commit": run("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+
+
 def command_line() -> str:
     """How this benchmark was started, relative to the repository root when possible."""
     argv = list(sys.argv)
