@@ -60,6 +60,7 @@ def test_every_command_has_help() -> None:
         ["artifacts"],
         ["artifacts", "ls"],
         ["artifacts", "get"],
+        ["artifacts", "put"],
     ):
         out = invoke(*command, "--help")
         assert "Usage:" in out, command
@@ -162,3 +163,24 @@ def test_gc_is_dry_run_by_default_and_keeps_referenced(two_runs: list[str]) -> N
     assert not open_content_store().exists(orphan.digest)
     listing = json.loads(invoke("artifacts", "ls", two_runs[1], "--json"))
     assert open_content_store().exists(listing[0]["digest"])
+
+
+def test_artifacts_put_uploads_files_and_folders(two_runs: list[str], tmp_path: Path) -> None:
+    folder = tmp_path / "report"
+    (folder / "plots").mkdir(parents=True)
+    (folder / "summary.txt").write_text("auc 0.93")
+    (folder / "plots" / "roc.svg").write_text("<svg/>")
+    put = json.loads(invoke("artifacts", "put", two_runs[0], str(folder), "-a", "eval", "--json"))
+    assert sorted(r["path"] for r in put) == ["eval/plots/roc.svg", "eval/summary.txt"]
+    one = json.loads(invoke("artifacts", "put", two_runs[0], str(folder / "summary.txt"), "--json"))
+    assert one[0]["path"] == "summary.txt"
+    listing = json.loads(invoke("artifacts", "ls", two_runs[0], "eval", "--json"))
+    assert [f["path"] for f in listing] == ["eval/plots/roc.svg", "eval/summary.txt"]
+    missing = keel_cmd("artifacts", "put", two_runs[0], str(tmp_path / "nope"))
+    assert missing.returncode == 1 and "source" in missing.stderr
+
+
+def test_note_set_from_python_shows_in_cli(tmp_path: Path) -> None:
+    with keel.start_run(project="cli") as run:
+        keel.set_note("# Baseline\nfirst try")
+    assert json.loads(invoke("runs", "show", run.id, "--json"))["note"] == "# Baseline\nfirst try"

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from keel.cli._output import console, print_json, table
+from keel.cli._output import console, print_json, table, transfer_progress
 
 app = typer.Typer(help="List and download run artifacts.", no_args_is_help=True)
 
@@ -40,8 +40,6 @@ def get(
     json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Download a run's artifacts (verified against their hashes) into DEST."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
     from keel.cli._runs import resolve_run
     from keel.tracking import Client
 
@@ -49,20 +47,40 @@ def get(
     run_id = resolve_run(client, run).id
     files = client.list_artifacts(run_id, path)
     total = sum(f.size for f in files)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=console,
-        disable=json,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("downloading", total=total)
-        written = client.download_artifacts(
-            run_id, path, dest, progress=lambda n: progress.advance(task, n)
-        )
+    with transfer_progress("downloading", total, quiet=json) as advance:
+        written = client.download_artifacts(run_id, path, dest, progress=advance)
     if json:
         print_json({"run": run_id, "files": [str(p) for p in written], "bytes": total})
     else:
         console.print(f"Downloaded {len(written)} file(s), {total:,} bytes, into {dest.resolve()}")
+
+
+@app.command("put")
+def put(
+    run: Annotated[str, typer.Argument(help="Run id or unique prefix.")],
+    source: Annotated[Path, typer.Argument(help="A file or a folder to upload.")],
+    artifact_path: Annotated[
+        str | None, typer.Option("--artifact-path", "-a", help="Folder inside the run.")
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Upload a file or a folder to a run's artifacts (hashed, deduplicated, atomic)."""
+    from keel.cli._runs import resolve_run
+    from keel.errors import InvalidInput
+    from keel.tracking import Client
+
+    if not source.exists():
+        raise InvalidInput(f"{str(source)!r} does not exist", field="source")
+    client = Client()
+    run_id = resolve_run(client, run).id
+    sizes = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in sizes)
+    with transfer_progress("uploading", total, quiet=json) as advance:
+        if source.is_file():
+            records = [client.log_artifact(run_id, source, artifact_path, progress=advance)]
+        else:
+            records = client.log_artifacts(run_id, source, artifact_path, progress=advance)
+    if json:
+        print_json([{"path": r.path, "size": r.size, "digest": r.digest} for r in records])
+    else:
+        console.print(f"Uploaded {len(records)} file(s), {total:,} bytes, to run {run_id[:8]}")

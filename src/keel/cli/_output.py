@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import orjson
@@ -47,3 +48,24 @@ def fail(message: str, *, hint: str | None = None) -> NoReturn:
     if hint:
         err_console.print(f"[dim]hint:[/] {hint}", highlight=False)
     raise SystemExit(1)
+
+
+@contextmanager
+def transfer_progress(
+    description: str, total: int, *, quiet: bool
+) -> Iterator[Callable[[int], None]]:
+    """A byte progress bar for uploads and downloads; yields the callback that advances it
+    (by the bytes just moved). Hidden with ``quiet`` (``--json``) and when not on a terminal."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)

@@ -279,6 +279,10 @@ class Client:
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         self.store.log_batch(run_id, tags={k: _text(v) for k, v in tags.items()})
 
+    def set_note(self, run_id: str, text: str) -> None:
+        """Replace the run's free-text note (Markdown, shown by ``keel runs show``)."""
+        self.store.update_run(run_id, note=text)
+
     def log_input(
         self, run_id: str, ref: str, kind: str = "dataset", digest: str | None = None
     ) -> None:
@@ -310,7 +314,12 @@ class Client:
     # -- artifacts -------------------------------------------------------------------------
 
     def log_artifact(
-        self, run_id: str, local_path: str | Path, artifact_path: str | None = None
+        self,
+        run_id: str,
+        local_path: str | Path,
+        artifact_path: str | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> ArtifactFile:
         """Store a file (content-addressed) as ``artifact_path/<file name>`` of the run."""
         from keel.artifacts import safe_relpath
@@ -323,13 +332,18 @@ class Client:
             if artifact_path is None
             else posixpath.join(safe_relpath(artifact_path, field="artifact_path"), source.name)
         )
-        ref = self.content.put_file(source)
+        ref = self.content.put_file(source, progress=progress)
         record = ArtifactFile(path=rel, digest=ref.digest, size=ref.size)
         self.store.record_artifacts(run_id, [record])
         return record
 
     def log_artifacts(
-        self, run_id: str, local_dir: str | Path, artifact_path: str | None = None
+        self,
+        run_id: str,
+        local_dir: str | Path,
+        artifact_path: str | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> list[ArtifactFile]:
         """Store every file under ``local_dir``, keeping relative paths, under ``artifact_path``."""
         from keel.artifacts import safe_relpath
@@ -344,7 +358,7 @@ class Client:
                 digest=ref.digest,
                 size=ref.size,
             )
-            for rel, ref in self.content.put_tree(folder)
+            for rel, ref in self.content.put_tree(folder, progress=progress)
         ]
         self.store.record_artifacts(run_id, records)
         return records

@@ -214,6 +214,12 @@ def set_tags(tags: Mapping[str, object]) -> None:
     run.client.set_tags(run.id, tags)
 
 
+def set_note(text: str) -> None:
+    """Replace the active run's free-text note (Markdown)."""
+    run = _current()
+    run.client.set_note(run.id, text)
+
+
 def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> ArtifactFile:
     run = _current()
     return run.client.log_artifact(run.id, local_path, artifact_path)
