@@ -88,16 +88,15 @@ def main() -> None:
         projects=[PROJECT],
         order_by=["-metrics.roc_auc"],
     ).items
-    table = Table(title=f"{PROJECT}: runs by ROC AUC", header_style="bold")
-    table.add_column("run", no_wrap=True)
-    table.add_column("name", no_wrap=True)
-    for metric in METRICS:
-        table.add_column(metric, justify="right", no_wrap=True)
-    table.add_column("params")
+    # One column per run, best first: metrics, then every param either run set.
+    table = Table(title=f"{PROJECT}: two runs, best ROC AUC first", header_style="bold")
+    table.add_column("")
     for run in runs:
-        params = ", ".join(f"{k}={v}" for k, v in sorted(run.params.items()))
-        metrics = [f"{run.metrics[m]:.4f}" for m in METRICS]
-        table.add_row(run.id[:8], run.name, *metrics, params)
+        table.add_column(f"{run.name}\n{run.id[:8]}", justify="right")
+    for metric in METRICS:
+        table.add_row(metric, *(f"{run.metrics[metric]:.4f}" for run in runs))
+    for key in sorted({k for run in runs for k in run.params}):
+        table.add_row(f"param {key}", *(run.params.get(key, "-") for run in runs))
     console.print(table)
 
     best = runs[0]
