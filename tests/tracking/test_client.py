@@ -3,8 +3,11 @@ with read-your-writes, run ends, stale runs, artifacts and lineage."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,6 +81,42 @@ def test_end_run_raises_a_kept_write_error_after_ending_the_run(client: Client) 
         client.end_run(run.id)
     assert "1 metric points were not written" in "".join(caught.value.__notes__)
     assert client.get_run(run.id).status is RunStatus.FINISHED
+
+
+def test_end_run_stores_the_last_points_with_the_status(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = client.create_run("p")
+    client.log_metric(run.id, "warm", 1.0)
+    client.flush()
+    separately: list[int] = []
+    original = client.store.log_batch
+
+    def log_batch(run_id: str, **kwargs: object) -> None:
+        separately.append(len(kwargs.get("metrics", ())))  # type: ignore[arg-type]
+        original(run_id, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client.store, "log_batch", log_batch)
+    gate = threading.Event()
+    monkeypatch.setattr(client.writer, "_commit", _gated(client.writer._commit, gate))
+    client.writer.put((run.id, "blocker", 0.0, 0, 1))
+    while client.writer._in_flight == 0:  # the writer is busy with the blocker until the gate
+        time.sleep(0.001)
+    client.log_metrics(run.id, {"a": 1.0, "b": 2.0}, step=3)
+    threading.Timer(0.05, gate.set).start()
+    client.end_run(run.id)
+    got = client.get_run(run.id)
+    assert got.status is RunStatus.FINISHED
+    assert got.metrics == {"warm": 1.0, "blocker": 0.0, "a": 1.0, "b": 2.0}
+    assert sum(separately) <= 1  # at most the blocker went on its own; a and b with the end
+
+
+def _gated(commit: Callable[[list[Any]], None], gate: threading.Event) -> Callable[..., None]:
+    def gated(items: list[Any]) -> None:
+        gate.wait()
+        commit(items)
+
+    return gated
 
 
 def test_search_marks_runs_with_a_lapsed_heartbeat_failed(

@@ -159,6 +159,48 @@ def test_flush_times_out_with_the_count_and_keeps_the_points(store: SqlTrackingS
     writer.close(5)
 
 
+def test_take_hands_over_the_queued_points_after_earlier_batches(
+    store: SqlTrackingStore,
+) -> None:
+    run, other = store.create_run(project="p"), store.create_run(project="p")
+    sink = Recording(store)
+    sink.gate = threading.Event()
+    writer = _writer(sink)
+    writer.put((run.id, "x", 1.0, 0, 1))
+    while writer._in_flight == 0:  # the first point is being committed, held at the gate
+        time.sleep(0.001)
+    for step in (1, 2):
+        writer.put((run.id, "x", 1.0, step, 1))
+        writer.put((other.id, "y", 1.0, step, 1))
+    threading.Timer(0.1, sink.gate.set).start()
+    taken = writer.take(run.id, 10)
+    assert [m.step for m in taken] == [1, 2]  # handed over, not committed by the writer
+    assert [m.step for m in store.metric_history(run.id, "x")] == [0]  # the earlier batch
+    writer.flush(10)
+    assert len(store.metric_history(other.id, "y")) == 2
+    assert [m.step for m in store.metric_history(run.id, "x")] == [0]
+    assert writer.take(run.id, 10) == []
+    writer.close(5)
+
+
+def test_take_times_out_and_the_writer_keeps_the_points(store: SqlTrackingStore) -> None:
+    run = store.create_run(project="p")
+    sink = Recording(store)
+    sink.gate = threading.Event()
+    writer = _writer(sink)
+    writer.put((run.id, "x", 1.0, 0, 1))
+    while writer._in_flight == 0:  # the first point is being committed, held at the gate
+        time.sleep(0.001)
+    for step in (1, 2):
+        writer.put((run.id, "x", 1.0, step, 1))
+    with pytest.raises(StoreUnavailable, match=r"not yet written after 0\.1 s"):
+        writer.take(run.id, 0.1)
+    sink.gate.set()
+    writer.flush(10)  # the abandoned request hands over nothing: every point is written
+    assert len(store.metric_history(run.id, "x")) == 3
+    writer.close(5)
+
+
 @pytest.mark.parametrize(
     ("key", "value", "step", "field"),
     [
@@ -231,7 +273,7 @@ def test_points_logged_before_exit_without_end_run_are_written(keel_home: Path) 
 def test_exit_reports_points_it_could_not_write(keel_home: Path) -> None:
     proc = _run_script(
         """
-        import threading, keel
+        import threading, time, keel
         run = keel.start_run(project="exit")
         hang = threading.Event()
         store = run.client.store
@@ -243,6 +285,8 @@ def test_exit_reports_points_it_could_not_write(keel_home: Path) -> None:
         store.log_batch = stuck
         for i in range(1000):
             keel.log_metric("loss", 1.0, step=i)
+        while run.client.writer._in_flight == 0:  # the writer holds the points, stuck
+            time.sleep(0.01)
         """,
         keel_home,
         KEEL_FLUSH_TIMEOUT_S="0.5",

@@ -206,3 +206,27 @@ class LoggingConformance:
         assert info.value.field == "files.path"
         assert path == "" or isinstance(info.value, UnsafePath)
         assert store.list_artifacts(run.id) == []
+
+    def test_ending_a_run_with_its_last_points(self, store: TrackingStore) -> None:
+        run = store.create_run(project="p")
+        store.log_batch(run.id, metrics=_points("loss", 0))
+        store.update_run(run.id, status=RunStatus.FINISHED, end_ms=7, metrics=_points("loss", 1, 2))
+        got = store.get_run(run.id)
+        assert (got.status, got.end_ms, got.metrics) == (RunStatus.FINISHED, 7, {"loss": 2.0})
+        assert [m.step for m in store.metric_history(run.id, "loss")] == [0, 1, 2]
+
+    def test_points_that_cannot_be_stored_do_not_end_the_run(self, store: TrackingStore) -> None:
+        run = store.create_run(project="p")
+        with pytest.raises(InvalidInput) as info:
+            store.update_run(
+                run.id, status=RunStatus.FINISHED, metrics=[*_points("ok", 0), Metric("", 1, 0, 1)]
+            )
+        assert info.value.field == "metrics.key"
+        got = store.get_run(run.id)
+        assert (got.status, got.metrics) == (RunStatus.RUNNING, {})
+        store.update_run(run.id, status=RunStatus.FINISHED)
+        with pytest.raises(Conflict):  # points go to a run that is still running, as log_batch
+            store.update_run(run.id, status=RunStatus.FINISHED, metrics=_points("late", 0))
+        assert store.metric_history(run.id, "late") == []
+        with pytest.raises(NotFound):
+            store.update_run("0" * 32, status=RunStatus.FINISHED, metrics=_points("m", 0))

@@ -66,9 +66,14 @@ class RunStore(abc.ABC):
         name: str | None = None,
         note: str | None = None,
         heartbeat_ms: int | None = None,
+        metrics: Sequence[Metric] = (),
     ) -> None:
         """Change what is given. A terminal status is final: moving a finished run back to
-        RUNNING is a ``Conflict``; ending it needs ``end_ms`` (default now)."""
+        RUNNING is a ``Conflict``; ending it needs ``end_ms`` (default now).
+
+        ``metrics`` are stored as ``log_batch`` would store them (same checks; a ``Conflict``
+        if the run has already ended), in the same transaction as the change: a run ends
+        together with its last points, in one commit, or not at all."""
 
     @abc.abstractmethod
     def delete_run(self, run_id: str, *, hard: bool = False) -> None:

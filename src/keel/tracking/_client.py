@@ -150,15 +150,20 @@ class Client:
         *,
         timeout: float | None = None,
     ) -> None:
-        """Flush the run's metrics (within ``timeout``, default ``flush_timeout_s``), stop its
-        heartbeat and set its terminal status. Points that could not be written in time are
+        """Write the run's queued metrics (within ``timeout``, default ``flush_timeout_s``), stop
+        its heartbeat and set its terminal status. Points that could not be written in time are
         dropped and reported; a kept write error is raised after the run is ended."""
         final = RunStatus(status)
         if not final.terminal:
             raise InvalidInput("must be FINISHED, FAILED or KILLED", field="status")
         error: KeelError | None = None
+        points: list[Metric] = []
         try:
-            self.flush(timeout, run_id=run_id)
+            if self._writer is not None:
+                limit = self._settings.flush_timeout_s if timeout is None else timeout
+                # The run's last points are stored with its status: one commit instead of two.
+                points = self._writer.take(run_id, limit)
+                self._writer.raise_failures(run_id)
         except StoreUnavailable as exc:
             dropped = self.writer.discard(run_id)
             exc.add_note(
@@ -169,7 +174,19 @@ class Client:
         except KeelError as exc:
             error = exc
         self._heartbeat.remove(run_id)
-        self.store.update_run(run_id, status=final, end_ms=now_ms())
+        end = now_ms()
+        try:
+            self.store.update_run(run_id, status=final, end_ms=end, metrics=points)
+        except KeelError as exc:
+            if not points:
+                raise
+            # The run ends even if its last points cannot be stored (e.g. a bad key), as it
+            # did when the writer stored them on their own; the error is raised afterwards.
+            self.store.update_run(run_id, status=final, end_ms=end)
+            exc.add_note(
+                f"keel: {len(points)} metric points were not written because of this error"
+            )
+            error = error or exc
         if error is not None:
             raise error
 

@@ -137,8 +137,10 @@ class SqlTrackingStore(TrackingStore):
         name: str | None = None,
         note: str | None = None,
         heartbeat_ms: int | None = None,
+        metrics: Sequence[Metric] = (),
     ) -> None:
         check.run_id(run_id)
+        rows = check.metrics(metrics)
         changes: dict[str, Any] = {}
         if status is not None:
             try:
@@ -154,7 +156,7 @@ class SqlTrackingStore(TrackingStore):
         if heartbeat_ms is not None:
             changes["heartbeat_ms"] = check.integer(heartbeat_ms, "heartbeat_ms", minimum=0)
         now = _time.now_ms()
-        self._write(lambda conn: _sql_runs.update_run(conn, run_id, changes, now))
+        self._write(lambda conn: _sql_runs.update_run(conn, run_id, changes, now, metric_rows=rows))
 
     def delete_run(self, run_id: str, *, hard: bool = False) -> None:
         check.run_id(run_id)

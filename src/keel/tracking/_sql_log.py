@@ -57,7 +57,7 @@ def log_batch(
     if param_values:
         _write_params(conn, run_id, param_values)
     if metric_rows:
-        _write_metrics(conn, run_id, metric_rows)
+        write_metrics(conn, run_id, metric_rows)
     if tag_values:
         upsert_tags(conn, run_id, tag_values)
 
@@ -85,7 +85,7 @@ def _write_params(conn: Connection, run_id: str, values: dict[str, str]) -> None
             )
 
 
-def _write_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
+def write_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
     if conn.dialect.name == "postgresql":
         _copy_metrics(conn, run_id, rows)
     else:

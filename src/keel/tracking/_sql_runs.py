@@ -18,7 +18,7 @@ from sqlalchemy import Connection, delete, select, union, update
 from keel.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from keel.tracking._records import Project, Run, RunEnv, RunStatus
 from keel.tracking._sql_load import encode_packages, load_runs, project_record
-from keel.tracking._sql_log import dialect_insert, upsert_tags
+from keel.tracking._sql_log import MetricRow, dialect_insert, upsert_tags, write_metrics
 from keel.tracking._tables import (
     latest_metrics,
     metrics,
@@ -160,7 +160,14 @@ def create_run(conn: Connection, spec: NewRun) -> Run:
     )
 
 
-def update_run(conn: Connection, run_id: str, changes: dict[str, Any], now_ms: int) -> None:
+def update_run(
+    conn: Connection,
+    run_id: str,
+    changes: dict[str, Any],
+    now_ms: int,
+    *,
+    metric_rows: Sequence[MetricRow] = (),
+) -> None:
     query = select(runs.c.status, runs.c.end_ms).where(runs.c.id == run_id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
@@ -168,6 +175,10 @@ def update_run(conn: Connection, run_id: str, changes: dict[str, Any], now_ms: i
     if row is None:
         raise NotFound(f"run {run_id!r} does not exist")
     current = RunStatus(row.status)
+    if metric_rows:
+        if current.terminal:
+            raise Conflict(f"run {run_id!r} is {current}; metrics can no longer be logged")
+        write_metrics(conn, run_id, metric_rows)
     values = dict(changes)
     new = values.get("status")
     if new is not None:

@@ -11,7 +11,9 @@ Guarantees:
   drains some (back-pressure). The check and the put are not one atomic step, so with several
   producing threads the queue can hold at most one extra point per thread.
 * Ordering: ``flush()`` puts a marker in the queue and returns once every point before it is
-  committed (or has failed).
+  committed (or has failed). ``take(run_id)`` does the same for one run, except that the run's
+  points still queued are handed to the caller instead of being committed: ``end_run`` stores
+  them with the run's final status in one transaction rather than two.
 * Nothing vanishes: transient store errors (``StoreUnavailable``) are retried with backoff;
   permanent ones are kept, with the number of points lost, and raised by the next ``flush``.
   At interpreter exit every writer is flushed within ``flush_timeout_s``; what remains is
@@ -86,6 +88,37 @@ class _Marker:
 
     def __init__(self) -> None:
         self.done = threading.Event()
+
+
+class _Take(_Marker):
+    """Put in the queue by ``take``: the writer hands over the run's points queued before it."""
+
+    __slots__ = ("_cancelled", "_lock", "handed", "points", "run_id")
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.points: list[Metric] = []
+        self.handed = threading.Event()
+        self._lock = threading.Lock()
+        self._cancelled = False
+
+    def hand_over(self, points: list[Metric]) -> bool:
+        """Give ``points`` to the caller; False if it stopped waiting (the writer keeps them)."""
+        with self._lock:
+            if self._cancelled:
+                return False
+            self.points = points
+            self.handed.set()
+            return True
+
+    def cancel(self) -> bool:
+        """Stop waiting; False if the points were handed over meanwhile."""
+        with self._lock:
+            if self.handed.is_set():
+                return False
+            self._cancelled = True
+            return True
 
 
 @dataclass(slots=True)
@@ -165,6 +198,25 @@ class MetricWriter:
                 "the metric store is slow or unreachable (they are still queued)"
             )
         self.raise_failures(run_id)
+
+    def take(self, run_id: str, timeout: float | None = None) -> list[Metric]:
+        """The points of ``run_id`` queued so far and not yet committed, handed over once every
+        earlier batch holding points of that run is committed (or has failed); the caller
+        stores them. ``StoreUnavailable`` if ``timeout`` passes (the points stay queued)."""
+        if self._thread is None and self._queue.empty():
+            return []
+        if self._thread is None:
+            self._start()
+        request = _Take(run_id)
+        with self._failures_lock:
+            self._markers += 1
+        self._queue.put(request)
+        if request.handed.wait(timeout) or not request.cancel():
+            return request.points
+        raise StoreUnavailable(
+            f"{self.pending()} metric points not yet written after {timeout} s; "
+            "the metric store is slow or unreachable (they are still queued)"
+        )
 
     def discard(self, run_id: str) -> int:
         """Drop the queued points of ``run_id`` (after a flush timed out); returns how many."""
@@ -264,7 +316,11 @@ class MetricWriter:
     def _commit(self, items: list[Point | _Marker]) -> None:
         by_run: dict[str, list[Metric]] = {}
         for item in items:
-            if not isinstance(item, _Marker):
+            if isinstance(item, _Take):
+                mine = by_run.pop(item.run_id, [])
+                if not item.hand_over(mine) and mine:
+                    by_run[item.run_id] = mine  # the caller gave up waiting: write them here
+            elif not isinstance(item, _Marker):
                 run_id, key, value, step, ts = item
                 by_run.setdefault(run_id, []).append(Metric(key, value, step, ts))
         for run_id, metrics in by_run.items():
