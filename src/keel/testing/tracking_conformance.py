@@ -142,6 +142,20 @@ class ProjectAndRunConformance:
             store.update_run(run.id, name="")
         assert info.value.field == "name"
 
+    def test_git_dirty_found_after_the_start_is_recorded(self, store: TrackingStore) -> None:
+        env = RunEnv(git_commit="abc123", git_dirty=None, packages={"numpy": "2.1.0"})
+        run = store.create_run(project="p", env=env)
+        store.update_run(run.id, heartbeat_ms=99, git_dirty=False)
+        got = store.get_run(run.id)
+        assert (got.env.git_commit, got.env.git_dirty, got.heartbeat_ms) == ("abc123", False, 99)
+        other = store.create_run(project="p", env=env)
+        store.update_run(other.id, status=RunStatus.FINISHED, git_dirty=True)
+        assert store.get_run(other.id).env == RunEnv(
+            git_commit="abc123", git_dirty=True, packages={"numpy": "2.1.0"}
+        )
+        store.update_run(other.id, name="kept")  # not given: unchanged
+        assert store.get_run(other.id).env.git_dirty is True
+
     def test_soft_delete_hides_and_keeps(self, store: TrackingStore) -> None:
         run = store.create_run(project="p")
         store.log_batch(run.id, params={"a": "1"})

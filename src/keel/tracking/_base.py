@@ -66,6 +66,7 @@ class RunStore(abc.ABC):
         name: str | None = None,
         note: str | None = None,
         heartbeat_ms: int | None = None,
+        git_dirty: bool | None = None,
         metrics: Sequence[Metric] = (),
     ) -> None:
         """Change what is given. A terminal status is final: moving a finished run back to
@@ -73,7 +74,8 @@ class RunStore(abc.ABC):
 
         ``metrics`` are stored as ``log_batch`` would store them (same checks; a ``Conflict``
         if the run has already ended), in the same transaction as the change: a run ends
-        together with its last points, in one commit, or not at all."""
+        together with its last points, in one commit, or not at all. ``git_dirty`` records
+        ``env.git_dirty`` when the state of the working tree is known only after the start."""
 
     @abc.abstractmethod
     def delete_run(self, run_id: str, *, hard: bool = False) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from keel._time import now_ms
 from keel.errors import InvalidInput, KeelError, StoreUnavailable
+from keel.tracking._env import DirtyProbes
 from keel.tracking._heartbeat import Heartbeat
 from keel.tracking._records import ArtifactFile, Metric, Run, RunEnv, RunIO, RunStatus
 from keel.tracking._writer import MetricWriter, integer, metric_value
@@ -48,6 +49,7 @@ class Client:
         self._heartbeat = Heartbeat(self, settings.heartbeat_interval_s)
         self._open_lock = threading.Lock()
         self._last_sweep = -float("inf")
+        self.probes = DirtyProbes()  # git_dirty of runs started here, not yet recorded
 
     # -- backends, opened on first use -----------------------------------------------------
 
@@ -116,19 +118,27 @@ class Client:
         env: RunEnv | None = None,
     ) -> Run:
         """Start a RUNNING run (environment captured unless ``env`` is given) and heartbeat it.
-        With ``run_id``, the call is idempotent: an existing id returns that run."""
-        from keel.tracking._env import capture_env
+        With ``run_id``, the call is idempotent: an existing id returns that run.
 
+        ``git status`` takes milliseconds, so it runs while the run starts: ``env.git_dirty``
+        is recorded by the run's first heartbeat or its end, whichever comes first."""
+        from keel.tracking._env import capture_env_started
+
+        probe = None
+        if env is None:
+            env, probe = capture_env_started()
         self.sweep_stale_runs()
         run = self.store.create_run(
             project=project or self._settings.project,
             name=name,
             parent_id=parent_id,
-            env=env if env is not None else capture_env(),
+            env=env,
             tags={k: _text(v) for k, v in (tags or {}).items()},
             run_id=run_id,
         )
         if run.status is RunStatus.RUNNING:
+            if probe is not None and run.env == env:  # not an existing run returned again
+                self.probes.add(run.id, probe)
             self._heartbeat.add(run.id)
         return run
 
@@ -140,8 +150,12 @@ class Client:
         """Stop heartbeating ``run_id`` after flushing its metrics; the run stays RUNNING."""
         try:
             self.flush(timeout, run_id=run_id)
+            dirty = self.probes.flag(run_id, wait=True)
+            if dirty is not None:
+                self.store.update_run(run_id, git_dirty=dirty)
         finally:
             self._heartbeat.remove(run_id)
+            self.probes.recorded(run_id)
 
     def end_run(
         self,
@@ -175,14 +189,16 @@ class Client:
             error = exc
         self._heartbeat.remove(run_id)
         end = now_ms()
+        dirty = self.probes.flag(run_id, wait=True)
+        self.probes.recorded(run_id)
         try:
-            self.store.update_run(run_id, status=final, end_ms=end, metrics=points)
+            self.store.update_run(run_id, status=final, end_ms=end, git_dirty=dirty, metrics=points)
         except KeelError as exc:
             if not points:
                 raise
             # The run ends even if its last points cannot be stored (e.g. a bad key), as it
             # did when the writer stored them on their own; the error is raised afterwards.
-            self.store.update_run(run_id, status=final, end_ms=end)
+            self.store.update_run(run_id, status=final, end_ms=end, git_dirty=dirty)
             exc.add_note(
                 f"keel: {len(points)} metric points were not written because of this error"
             )
@@ -225,6 +241,7 @@ class Client:
 
     def delete_run(self, run_id: str, *, hard: bool = False) -> None:
         self._heartbeat.remove(run_id)
+        self.probes.recorded(run_id)
         self.store.delete_run(run_id, hard=hard)
 
     # -- logging ---------------------------------------------------------------------------
@@ -416,6 +433,7 @@ class Client:
     def after_fork(self) -> None:
         """In a forked child: no heartbeats are inherited (the parent keeps beating)."""
         self._heartbeat.after_fork()
+        self.probes = DirtyProbes()  # the parent's git processes: the parent records them
         self._open_lock = threading.Lock()
 
     def close(self) -> None:

@@ -55,8 +55,11 @@ class Heartbeat:
                 self._beat(run_id)
 
     def _beat(self, run_id: str) -> None:
+        dirty = self._client.probes.flag(run_id, wait=False)
         try:
-            self._client.store.update_run(run_id, heartbeat_ms=now_ms())
+            self._client.store.update_run(run_id, heartbeat_ms=now_ms(), git_dirty=dirty)
+            if dirty is not None:
+                self._client.probes.recorded(run_id)
         except StoreUnavailable:
             return  # the next beat retries; a lapse only matters after heartbeat_timeout_s
         except KeelError as exc:

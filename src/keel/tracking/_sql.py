@@ -137,6 +137,7 @@ class SqlTrackingStore(TrackingStore):
         name: str | None = None,
         note: str | None = None,
         heartbeat_ms: int | None = None,
+        git_dirty: bool | None = None,
         metrics: Sequence[Metric] = (),
     ) -> None:
         check.run_id(run_id)
@@ -155,6 +156,10 @@ class SqlTrackingStore(TrackingStore):
             changes["note"] = check.text(note, "note", limit=100_000)
         if heartbeat_ms is not None:
             changes["heartbeat_ms"] = check.integer(heartbeat_ms, "heartbeat_ms", minimum=0)
+        if git_dirty is not None:
+            if not isinstance(git_dirty, bool):
+                raise InvalidInput("must be true or false", field="git_dirty")
+            changes["git_dirty"] = git_dirty
         now = _time.now_ms()
         self._write(lambda conn: _sql_runs.update_run(conn, run_id, changes, now, metric_rows=rows))
 
