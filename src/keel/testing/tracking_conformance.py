@@ -91,6 +91,8 @@ class ProjectAndRunConformance:
         again = store.create_run(project="p", name="two", run_id=run_id, tags={"a": "2"})
         assert again == first == store.get_run(run_id)
         assert again.name == "one" and again.tags == {"a": "1"}
+        elsewhere = store.create_run(project="q", run_id=run_id)  # no project "q" is needed
+        assert elsewhere == first
 
     def test_nested_runs(self, store: TrackingStore) -> None:
         parent = store.create_run(project="p")

@@ -46,6 +46,7 @@ class SqlTrackingStore(TrackingStore):
                 f"SqlTrackingStore needs a sqlite:// or postgresql:// URL, got {url!r}"
             )
         self.url = normal
+        self._projects: dict[str, Project] = {}  # by name; projects are never deleted
         try:
             self._engine = connect(normal)
         except sa_exc.SQLAlchemyError as exc:
@@ -119,9 +120,15 @@ class SqlTrackingStore(TrackingStore):
             env=env or RunEnv(),
             tags=tag_values,
             start_ms=start,
+            fresh_id=run_id is None,
+            known_project=self._projects.get(project),
         )
-        run: Run = self._write(lambda conn: _sql_runs.create_run(conn, spec))
-        return run
+        made: tuple[Run, Project | None] = self._write(
+            lambda conn: _sql_runs.create_run(conn, spec)
+        )
+        if made[1] is not None:
+            self._projects[made[1].name] = made[1]
+        return made[0]
 
     def get_run(self, run_id: str) -> Run:
         check.run_id(run_id)

@@ -42,6 +42,8 @@ class NewRun:
     env: RunEnv
     start_ms: int
     tags: dict[str, str] = field(default_factory=dict)
+    fresh_id: bool = False  # made by the store just now: no run can have it yet
+    known_project: Project | None = None  # projects are never deleted: a cached one is valid
 
 
 def _insert_project(conn: Connection, name: str, description: str, now_ms: int) -> int:
@@ -103,10 +105,11 @@ def _exists(conn: Connection, run_id: str) -> bool:
     return conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is not None
 
 
-def create_run(conn: Connection, spec: NewRun) -> Run:
-    if _exists(conn, spec.id):
-        return get_run(conn, spec.id)  # idempotent: the same id is the same run
-    project = ensure_project(conn, spec.project, spec.start_ms)
+def create_run(conn: Connection, spec: NewRun) -> tuple[Run, Project | None]:
+    """The run, and the project it was created in (``None`` for an existing run)."""
+    if not spec.fresh_id and _exists(conn, spec.id):
+        return get_run(conn, spec.id), None  # idempotent: the same id is the same run
+    project = spec.known_project or ensure_project(conn, spec.project, spec.start_ms)
     if spec.parent_id is not None and not _exists(conn, spec.parent_id):
         raise NotFound(f"parent run {spec.parent_id!r} does not exist")
     env = spec.env
@@ -134,11 +137,11 @@ def create_run(conn: Connection, spec: NewRun) -> Run:
         insert.on_conflict_do_nothing(index_elements=["id"]).returning(runs.c.id), row
     ).first()
     if inserted is None:
-        return get_run(conn, spec.id)  # created concurrently under the same id
+        return get_run(conn, spec.id), None  # created concurrently under the same id
     if spec.tags:
         upsert_tags(conn, spec.id, spec.tags)
     # Built here rather than read back: saves five queries on every run start.
-    return Run(
+    run = Run(
         id=spec.id,
         project=project.name,
         name=spec.name,
@@ -158,6 +161,7 @@ def create_run(conn: Connection, spec: NewRun) -> Run:
         ),
         tags=dict(sorted(spec.tags.items())),
     )
+    return run, project
 
 
 def update_run(
