@@ -198,6 +198,32 @@ def test_against_statsmodels() -> None:
     )
     ref = inter_rater.fleiss_kappa(np.array(FLEISS), method="fleiss")
     assert fleiss_kappa(counts_to_labelset(FLEISS)).value == pytest.approx(ref)
-    sm = pytest.importorskip("statsmodels.stats.inter_rater")
-    table = np.array([[20, 5], [10, 15]])
-    assert sm.cohens_kappa(table).kappa == pytest.approx(0.4)
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, 200)
+    y = np.where(rng.random(200) < 0.6, x, rng.integers(0, 3, 200))
+    rows = [{"item_id": i, "annotator": "A", "label": int(v)} for i, v in enumerate(x)]
+    rows += [{"item_id": i, "annotator": "B", "label": int(v)} for i, v in enumerate(y)]
+    table = np.zeros((3, 3))
+    np.add.at(table, (x, y), 1)
+    ours = cohen_kappa(LabelSet.from_frame(pd.DataFrame(rows))).loc[0, "kappa"]
+    assert ours == pytest.approx(inter_rater.cohens_kappa(table).kappa)
+
+
+def test_cohen_kappa_sparse_and_dense_paths_agree() -> None:
+    from keel.data.labels import _agreement
+
+    rng = np.random.default_rng(9)
+    df = pd.DataFrame(
+        {
+            "item_id": rng.integers(0, 400, 3000),
+            "annotator": rng.integers(0, 30, 3000),
+            "label": rng.integers(0, 3, 3000),
+        }
+    ).drop_duplicates(["item_id", "annotator"])
+    ls = LabelSet.from_frame(df)
+    dense_ids, dense = _agreement._pair_tables_dense(ls)
+    sizes = np.bincount(ls.item, minlength=ls.n_items)
+    sparse_ids, sparse = _agreement._pair_tables_join(ls, sizes)
+    assert len(dense_ids) > 300
+    np.testing.assert_array_equal(dense_ids, sparse_ids)
+    np.testing.assert_array_equal(dense, sparse)

@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from keel.data.labels._consensus import Consensus
 
 Floats = npt.NDArray[np.float64]
+Codes = npt.NDArray[np.int64]
 Level = Literal["nominal", "ordinal"]
 
 ONE_CATEGORY = "undefined: only one category was used, so chance agreement is 1"
+DENSE_MATRIX_CELLS = 50_000_000
 NEED_TWO = "undefined: no item has labels from two annotators"
 
 
@@ -116,22 +118,14 @@ def cohen_kappa(labels: LabelSet) -> pd.DataFrame:
     Columns ``annotator_a, annotator_b, kappa, n_items, note``; pairs with no shared item are
     left out, so a single annotator gives an empty frame.
     """
-    k = labels.n_categories
     n_ann = labels.n_annotators
-    # all ordered within-item pairs (a < b), found by joining ratings on their item
-    item_start = np.searchsorted(labels.item, np.arange(labels.n_items))
     sizes = np.bincount(labels.item, minlength=labels.n_items)
-    rep = sizes[labels.item]
-    left = np.repeat(np.arange(labels.n_labels), rep)
-    offsets = np.arange(left.size) - np.repeat(np.cumsum(rep) - rep, rep)
-    right = item_start[labels.item[left]] + offsets
-    a, b = labels.annotator[left], labels.annotator[right]
-    keep = a < b
-    a, b = a[keep], b[keep]
-    la, lb = labels.label[left[keep]], labels.label[right[keep]]
-    pair_ids, pair = np.unique(a * n_ann + b, return_inverse=True)
-    flat = np.bincount(pair * k * k + la * k + lb, minlength=pair_ids.size * k * k)
-    tables = flat.reshape(pair_ids.size, k, k).astype(np.float64)
+    join_cost = int((sizes * sizes).sum())
+    dense_cost = n_ann * (n_ann - 1) // 2 * labels.n_items
+    if dense_cost <= 4 * join_cost and n_ann * labels.n_items <= DENSE_MATRIX_CELLS:
+        pair_ids, tables = _pair_tables_dense(labels)
+    else:
+        pair_ids, tables = _pair_tables_join(labels, sizes)
     kappa, n, notes = _kappa(tables)
     return pd.DataFrame(
         {
@@ -142,6 +136,40 @@ def cohen_kappa(labels: LabelSet) -> pd.DataFrame:
             "note": notes,
         }
     )
+
+
+def _pair_tables_dense(labels: LabelSet) -> tuple[Codes, Floats]:
+    """Contingency tables per annotator pair from the annotators x items matrix (few raters)."""
+    k, n_ann = labels.n_categories, labels.n_annotators
+    matrix = labels.matrix()
+    ids: list[int] = []
+    tables: list[Codes] = []
+    for a in range(n_ann):
+        for b in range(a + 1, n_ann):
+            both = (matrix[a] >= 0) & (matrix[b] >= 0)
+            if both.any():
+                cells = matrix[a][both] * k + matrix[b][both]
+                ids.append(a * n_ann + b)
+                tables.append(np.bincount(cells, minlength=k * k).reshape(k, k))
+    if not tables:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, k, k))
+    return np.asarray(ids, dtype=np.int64), np.stack(tables).astype(np.float64)
+
+
+def _pair_tables_join(labels: LabelSet, sizes: Codes) -> tuple[Codes, Floats]:
+    """Contingency tables from all within-item label pairs (many annotators, sparse design)."""
+    k, n_ann = labels.n_categories, labels.n_annotators
+    item_start = np.cumsum(sizes) - sizes
+    rep = sizes[labels.item]
+    left = np.repeat(np.arange(labels.n_labels), rep)
+    offsets = np.arange(left.size) - np.repeat(np.cumsum(rep) - rep, rep)
+    right = item_start[labels.item[left]] + offsets
+    a, b = labels.annotator[left], labels.annotator[right]
+    keep = a < b
+    cells = labels.label[left[keep]] * k + labels.label[right[keep]]
+    pair_ids, pair = np.unique(a[keep] * n_ann + b[keep], return_inverse=True)
+    flat = np.bincount(pair * k * k + cells, minlength=pair_ids.size * k * k)
+    return pair_ids.astype(np.int64), flat.reshape(pair_ids.size, k, k).astype(np.float64)
 
 
 def _kappa(tables: Floats) -> tuple[Floats, Floats, list[str | None]]:
