@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from keel.cli import _artifacts, _db, _gc, _init, _runs
+from keel.cli import _artifacts, _data, _db, _gc, _init, _runs
 from keel.cli._output import fail
 from keel.errors import KeelError
 
@@ -24,6 +24,7 @@ app.command("gc")(_gc.gc)
 app.add_typer(_db.app, name="db")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_artifacts.app, name="artifacts")
+app.add_typer(_data.app, name="data")
 
 
 def main() -> None:
