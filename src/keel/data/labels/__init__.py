@@ -9,7 +9,7 @@ from keel.data.labels._agreement import (
     fleiss_kappa,
     krippendorff_alpha,
 )
-from keel.data.labels._consensus import Consensus, dawid_skene, majority_vote
+from keel.data.labels._consensus import Consensus, dawid_skene, majority_vote, save_consensus
 from keel.data.labels._labelset import LabelSet
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "fleiss_kappa",
     "krippendorff_alpha",
     "majority_vote",
+    "save_consensus",
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -10,6 +12,9 @@ import pandas as pd
 
 from keel.data.labels._labelset import LabelSet
 from keel.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from keel.data import DatasetVersion
 
 Floats = npt.NDArray[np.float64]
 Codes = npt.NDArray[np.int64]
@@ -25,7 +30,7 @@ class Consensus:
     confidence is the vote share (majority vote) or the posterior (Dawid-Skene) of the chosen
     label, and ``needs_review`` is true below ``threshold`` or on a tied vote. Dawid-Skene also
     fills ``priors`` (class shares) and ``confusion`` (per annotator, rows = true class,
-    columns = given label, rows sum to 1).
+    columns = given label, rows sum to 1). ``source`` is the label set's provenance.
     """
 
     frame: pd.DataFrame
@@ -36,6 +41,7 @@ class Consensus:
     confusion: dict[str, pd.DataFrame] | None = None
     n_iter: int = 0
     converged: bool = True
+    source: str | None = None
 
 
 def majority_vote(labels: LabelSet, *, threshold: float = DEFAULT_THRESHOLD) -> Consensus:
@@ -52,7 +58,13 @@ def majority_vote(labels: LabelSet, *, threshold: float = DEFAULT_THRESHOLD) -> 
     tied = (counts == top[:, None]).sum(axis=1) > 1
     confidence = top / n
     frame = _frame(labels, codes, confidence, (confidence < threshold) | tied, n)
-    return Consensus(frame=frame, method="majority_vote", codes=codes, threshold=threshold)
+    return Consensus(
+        frame=frame,
+        method="majority_vote",
+        codes=codes,
+        threshold=threshold,
+        source=labels.source,
+    )
 
 
 def dawid_skene(
@@ -114,6 +126,35 @@ def dawid_skene(
         },
         n_iter=iteration,
         converged=converged,
+        source=labels.source,
+    )
+
+
+def save_consensus(
+    result: Consensus,
+    *,
+    name: str,
+    description: str | None = None,
+    tags: Iterable[str] = (),
+) -> DatasetVersion:
+    """Save ``result.frame`` as the next version of dataset ``name``, keyed by ``item_id``.
+
+    The version's ``source_uri`` is the label set's provenance (its dataset ref, e.g.
+    ``reviews@v3``, or the file it was read from); the description names the method and
+    threshold unless one is given.
+    """
+    import keel.data
+
+    if description is None:
+        origin = result.source or "a label set"
+        description = f"{result.method} consensus of {origin} (review below {result.threshold})"
+    return keel.data.add(
+        result.frame,
+        name=name,
+        description=description,
+        tags=tags,
+        key="item_id",
+        source_uri=result.source,
     )
 
 

@@ -24,7 +24,8 @@ class LabelSet:
     ``item``, ``annotator`` and ``label`` are parallel integer codes sorted by item, indexing
     ``item_ids``, ``annotators`` and ``categories``. Categories are nominal and sorted, or
     ordinal in the order declared with ``order=``; ties in consensus go to the earlier category.
-    Build one with :meth:`from_frame` or :meth:`read`.
+    Build one with :meth:`from_frame`, :meth:`read` or :meth:`from_dataset`. ``source`` is the
+    provenance a saved consensus records: the dataset ref or the resolved file path.
     """
 
     item_ids: pd.Index
@@ -34,6 +35,7 @@ class LabelSet:
     item: Codes
     annotator: Codes
     label: Codes
+    source: str | None = None
 
     @classmethod
     def from_frame(
@@ -45,7 +47,7 @@ class LabelSet:
         label: str = "label",
         order: Sequence[Hashable] | None = None,
         duplicates: Duplicates = "error",
-        source: str = "frame",
+        source: str | None = None,
     ) -> LabelSet:
         """Build from a long frame: one row per (item, annotator) with its label.
 
@@ -53,33 +55,34 @@ class LabelSet:
         item or annotator is an error. A repeated (item, annotator) pair is an error unless
         ``duplicates="last"``, which keeps the last row. ``order`` declares ordinal labels.
         """
+        where = source or "the frame"
         if duplicates not in ("error", "last"):
             raise InvalidInput("must be 'error' or 'last'", field="duplicates")
         for column in (item, annotator, label):
             if column not in df.columns:
                 found = ", ".join(map(str, df.columns))
                 raise InvalidInput(
-                    f"{source} has no column '{column}' (columns: {found})", field=column
+                    f"{where} has no column '{column}' (columns: {found})", field=column
                 )
         rows = df[[item, annotator, label]]
         rows = rows[rows[label].notna()]
         if rows.empty:
-            raise InvalidInput(f"{source} has no labels", field=label)
+            raise InvalidInput(f"{where} has no labels", field=label)
         for column in (item, annotator):
             if rows[column].isna().any():
-                raise InvalidInput(f"{source} has rows with no {column}", field=column)
+                raise InvalidInput(f"{where} has rows with no {column}", field=column)
         dup = rows.duplicated([item, annotator], keep="last")
         if dup.any():
             if duplicates == "error":
                 first = rows[dup].iloc[0]
                 raise InvalidInput(
-                    f"{source} has {int(dup.sum())} duplicate (item, annotator) rows, e.g. "
+                    f"{where} has {int(dup.sum())} duplicate (item, annotator) rows, e.g. "
                     f"{first[item]!r} by {first[annotator]!r}; pass duplicates='last' to keep "
                     "the last",
                     field=label,
                 )
             rows = rows[~dup]
-        categories = _categories(rows[label], order, source=source, field=label)
+        categories = _categories(rows[label], order, source=where, field=label)
         label_codes = pd.Index(categories).get_indexer(pd.Index(rows[label]))
         item_codes, item_ids = pd.factorize(rows[item])
         ann_codes, annotators = pd.factorize(rows[annotator])
@@ -92,6 +95,7 @@ class LabelSet:
             item=np.asarray(item_codes, dtype=np.int64)[by_item],
             annotator=np.asarray(ann_codes, dtype=np.int64)[by_item],
             label=np.asarray(label_codes, dtype=np.int64)[by_item],
+            source=source,
         )
 
     @classmethod
@@ -134,7 +138,32 @@ class LabelSet:
             label=label,
             order=order,
             duplicates=duplicates,
-            source=str(p),
+            source=str(p.resolve()),
+        )
+
+    @classmethod
+    def from_dataset(
+        cls,
+        ref: str,
+        *,
+        item: str = "item_id",
+        annotator: str = "annotator",
+        label: str = "label",
+        order: Sequence[Hashable] | None = None,
+        duplicates: Duplicates = "error",
+    ) -> LabelSet:
+        """Load a table dataset version (``reviews@v3``, ``reviews@prod``) in long format."""
+        import keel.data
+
+        version = keel.data.show(ref)
+        return cls.from_frame(
+            keel.data.get(version),
+            item=item,
+            annotator=annotator,
+            label=label,
+            order=order,
+            duplicates=duplicates,
+            source=version.ref,
         )
 
     @property
