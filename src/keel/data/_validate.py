@@ -226,9 +226,11 @@ def _custom(run: _Run, name: str, text: str, usable: set[str], declared: set[str
 def _split(
     frame: pd.DataFrame, failed_any: Mask, failing: list[tuple[str, Mask]]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    labels = np.full(len(frame), "", dtype=object)
+    rows = np.flatnonzero(failed_any)
+    labels = np.full(len(rows), "", dtype=object)
     for check, mask in failing:
-        labels[mask] = labels[mask] + ("," + check)
-    failed = frame[failed_any].copy()
-    failed[FAILED_CHECKS_COLUMN] = [s[1:] for s in labels[failed_any]]
+        hit = mask[rows]
+        labels[hit] = labels[hit] + ("," + check)
+    failed = frame.iloc[rows].copy()
+    failed[FAILED_CHECKS_COLUMN] = [s[1:] for s in labels]
     return frame[~failed_any].copy(), failed
