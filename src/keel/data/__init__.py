@@ -19,9 +19,13 @@ if TYPE_CHECKING:
     from keel.data._base import DataStore
     from keel.data._datasets import Datasets
 
+_LAZY = {"Datasets": "keel.data._datasets", "DataStore": "keel.data._base"}
+
 __all__ = [
+    "DataStore",
     "DatasetDiff",
     "DatasetVersion",
+    "Datasets",
     "NewVersion",
     "add",
     "default",
@@ -128,3 +132,13 @@ def tag(ref: str, tag: str) -> DatasetVersion:
 def rm(ref: str) -> DatasetVersion:
     """Soft-delete a version; its bytes stay until ``keel gc`` finds them unreferenced."""
     return default().rm(ref)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keel.data' has no attribute {name!r}")

@@ -7,6 +7,7 @@ and quantiles for numbers, top values for categories, and a histogram for drift 
 from __future__ import annotations
 
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,28 +35,28 @@ def schema_of(table: pa.Table) -> tuple[tuple[str, str], ...]:
 
 
 def _numeric(column: pa.ChunkedArray, out: dict[str, Any]) -> None:
+    # One sort in NumPy gives min, max, quantiles and the distinct count: Arrow's hash-based
+    # count_distinct costs ~0.5 s per million floats, the sort ~0.07 s.
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    values = column.cast(pa.float64())
-    values = pc.filter(values, pc.is_finite(values))  # drops nulls, NaN and infinities
+    values = column.cast(pa.float64()).to_numpy()  # nulls become NaN
+    values = np.sort(values[np.isfinite(values)])  # statistics leave out NaN and infinities
     out["kind"] = "numeric"
+    out["distinct"] = int(np.count_nonzero(np.diff(values))) + 1 if len(values) else 0
     if len(values) == 0:
         return
-    min_max = pc.min_max(values)
-    out["min"] = _num(min_max["min"].as_py())
-    out["max"] = _num(min_max["max"].as_py())
-    out["mean"] = _num(pc.mean(values).as_py())
-    out["std"] = _num(pc.stddev(values, ddof=1).as_py()) if len(values) > 1 else 0.0
-    quantiles = pc.quantile(values, q=list(QUANTILES), interpolation="linear")
-    out["quantiles"] = {
-        str(q): _num(v) for q, v in zip(QUANTILES, quantiles.to_pylist(), strict=True)
-    }
-    lo, hi = out["min"], out["max"]
-    if hi == lo:
-        hi = lo + 1.0
-    counts, edges = np.histogram(values.to_numpy(), bins=BINS, range=(lo, hi))
+    lo, hi = float(values[0]), float(values[-1])
+    out["min"] = _num(lo)
+    out["max"] = _num(hi)
+    out["mean"] = _num(values.mean())
+    out["std"] = _num(values.std(ddof=1)) if len(values) > 1 else 0.0
+    positions = np.asarray(QUANTILES) * (len(values) - 1)
+    below = np.floor(positions).astype(np.int64)
+    above = np.minimum(below + 1, len(values) - 1)
+    quantiles = values[below] + (values[above] - values[below]) * (positions - below)
+    out["quantiles"] = {str(q): _num(v) for q, v in zip(QUANTILES, quantiles, strict=True)}
+    counts, edges = np.histogram(values, bins=BINS, range=(lo, hi if hi > lo else lo + 1.0))
     out["histogram"] = {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
 
 
@@ -64,6 +65,7 @@ def _categorical(column: pa.ChunkedArray, out: dict[str, Any]) -> None:
 
     out["kind"] = "categorical"
     counts = pc.value_counts(column.drop_null())
+    out["distinct"] = len(counts)
     if len(counts) == 0:
         return
     values = counts.field("values")
@@ -109,14 +111,12 @@ def profile_column(column: pa.ChunkedArray) -> dict[str, Any]:
     if pa.types.is_dictionary(t):
         column = column.cast(t.value_type)
         t = t.value_type
-    hashable = not (pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t))
-    if hashable:
-        out["distinct"] = int(pc.count_distinct(column, mode="only_valid").as_py())
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
         _numeric(column, out)
     elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_boolean(t):
         _categorical(column, out)
     elif pa.types.is_temporal(t):
+        out["distinct"] = int(pc.count_distinct(column, mode="only_valid").as_py())
         _temporal(column, out)
     else:
         out["kind"] = "other"
@@ -125,7 +125,10 @@ def profile_column(column: pa.ChunkedArray) -> dict[str, Any]:
 
 def profile_table(table: pa.Table) -> dict[str, Any]:
     """The profile stored with a tabular version (JSON-ready: no NaN, no NumPy scalars)."""
-    return {
-        "rows": table.num_rows,
-        "columns": {name: profile_column(table.column(name)) for name in table.column_names},
-    }
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = table.column_names
+    # NumPy sorts and Arrow kernels release the GIL: columns profile in parallel.
+    with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1) or 1) as pool:
+        profiles = list(pool.map(lambda n: profile_column(table.column(n)), names))
+    return {"rows": table.num_rows, "columns": dict(zip(names, profiles, strict=True))}
