@@ -84,5 +84,5 @@ def test_gc_keeps_dataset_bytes_until_the_version_is_removed(tmp_path: Path) -> 
 
 
 def test_data_help() -> None:
-    for command in ("add", "ls", "show", "get", "diff", "tag", "rm"):
+    for command in ("add", "ls", "show", "get", "diff", "tag", "rm", "contract", "validate"):
         assert runner.invoke(app, ["data", command, "--help"]).exit_code == 0

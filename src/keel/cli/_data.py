@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from keel.cli import _contract
 from keel.cli._output import console, print_json, table, transfer_progress
 
 if TYPE_CHECKING:
@@ -218,3 +219,8 @@ def rm(
         print_json({"ref": v.ref, "deleted": True})
     else:
         console.print(f"Removed {v.ref}; `keel gc --apply` frees its bytes.")
+
+
+# Contracts and validation live in their own module; they are part of this group.
+app.add_typer(_contract.app, name="contract")
+app.command("validate")(_contract.validate)
