@@ -241,9 +241,9 @@ class Datasets:
         if version.kind != TABLE:
             raise InvalidInput(f"{version.ref} is a folder, not a table", field="ref")
         with tempfile.TemporaryDirectory(prefix="keel-data-") as tmp:
-            path = self.content.get_file(version.digest, Path(tmp, "data.parquet"))
-            del path
-            return pq.read_table(Path(tmp, "data.parquet"), columns=columns)
+            target = Path(tmp, "data.parquet")
+            self.content.get_file(version.digest, target)
+            return pq.read_table(target, columns=columns)
 
     def diff(self, a: str, b: str) -> DatasetDiff:
         from keel.data._diff import diff_versions
