@@ -1,4 +1,5 @@
-"""Keel's first end-to-end demo: train two models on a bundled dataset, track both, compare.
+"""Keel's end-to-end demo: version and validate a bundled dataset, train two models on it,
+track both with the dataset as their input, compare.
 
 Run with `make demo`. Everything is stored locally (SQLite + files) under ./.keel/.
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 os.environ.setdefault("KEEL_HOME", str(Path.cwd() / ".keel"))
 
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from sklearn.datasets import load_breast_cancer
@@ -24,7 +26,9 @@ from sklearn.preprocessing import StandardScaler
 from skops.io import dump
 
 import keel
+import keel.data
 from keel.config import get_settings
+from keel.errors import NotFound
 
 PROJECT = "demo-breast-cancer"
 METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
@@ -42,10 +46,30 @@ def evaluate(model: object, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
-def train_logistic(x_tr, y_tr, x_te, y_te) -> str:  # type: ignore[no-untyped-def]
+def register_data() -> tuple[keel.data.DatasetVersion, pd.DataFrame]:
+    """The bundled data as a dataset version, checked against a contract inferred from it."""
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.insert(0, "patient_id", range(len(frame)))
+    ds = keel.data.add(
+        frame, name="breast-cancer", key="patient_id", source_uri="sklearn.datasets:breast_cancer"
+    )
+    try:
+        contract = keel.data.load_contract(ds.name)
+    except NotFound:
+        contract = keel.data.infer_dataset_contract(ds.ref)
+        keel.data.save_contract(ds.name, contract)
+    report, _ = keel.data.validate_dataset(ds.ref, contract=contract)
+    if not report.passed:
+        raise SystemExit(f"{ds.ref} breaks its contract: {report.failures}")
+    checks = len(report.results)
+    console.print(f"Data: {ds.ref} ({'unchanged, ' if ds.existed else ''}{len(frame)} rows, "
+                  f"{checks} contract checks passed)")  # fmt: skip
+    return ds, frame
+
+
+def train_logistic(ds, x_tr, y_tr, x_te, y_te) -> str:  # type: ignore[no-untyped-def]
     params = {"C": 0.5, "max_iter": 500}
-    with keel.start_run(project=PROJECT, name="logistic-regression") as run:
-        keel.log_input("sklearn:breast_cancer", kind="dataset")
+    with keel.start_run(project=PROJECT, name="logistic-regression", inputs=[ds]) as run:
         keel.log_params(params)
         model = make_pipeline(StandardScaler(), LogisticRegression(**params))
         model.fit(x_tr, y_tr)
@@ -54,10 +78,9 @@ def train_logistic(x_tr, y_tr, x_te, y_te) -> str:  # type: ignore[no-untyped-de
         return run.id
 
 
-def train_boosting(x_tr, y_tr, x_te, y_te) -> str:  # type: ignore[no-untyped-def]
+def train_boosting(ds, x_tr, y_tr, x_te, y_te) -> str:  # type: ignore[no-untyped-def]
     params = {"n_estimators": 150, "learning_rate": 0.1, "max_depth": 2}
-    with keel.start_run(project=PROJECT, name="gradient-boosting") as run:
-        keel.log_input("sklearn:breast_cancer", kind="dataset")
+    with keel.start_run(project=PROJECT, name="gradient-boosting", inputs=[ds]) as run:
         keel.log_params(params)
         model = GradientBoostingClassifier(random_state=0, **params).fit(x_tr, y_tr)
         # A learning curve: validation loss after every boosting stage.
@@ -76,12 +99,17 @@ def _log_model(model: object) -> None:
 
 
 def main() -> None:
-    data = load_breast_cancer()
+    ds, frame = register_data()
+    features = frame.drop(columns=["patient_id", "target"]).to_numpy()
+    target = frame["target"].to_numpy()
     x_tr, x_te, y_tr, y_te = train_test_split(
-        data.data, data.target, test_size=0.25, random_state=0, stratify=data.target
+        features, target, test_size=0.25, random_state=0, stratify=target
     )
     with console.status("Training and tracking two models..."):
-        ids = [train_logistic(x_tr, y_tr, x_te, y_te), train_boosting(x_tr, y_tr, x_te, y_te)]
+        ids = [
+            train_logistic(ds, x_tr, y_tr, x_te, y_te),
+            train_boosting(ds, x_tr, y_tr, x_te, y_te),
+        ]
 
     runs = keel.search_runs(
         f"id in ({', '.join(repr(i) for i in ids)})",
@@ -106,10 +134,12 @@ def main() -> None:
         f"Best: [bold]{best.name}[/] ({best.id[:8]}), ROC AUC {best.metrics['roc_auc']:.4f}"
     )
     console.print(f"Learning curve of gradient-boosting: {len(history)} points of val_log_loss")
+    console.print(f"Runs that used {ds.ref}: {len(keel.Client().store.runs_using(ds.ref))}")
     console.print(f"Metadata:  {settings.tracking_uri}")
     console.print(f"Artifacts: {settings.artifacts_uri}")
     console.print('Try: keel runs search "metrics.roc_auc > 0.9" --order-by -metrics.roc_auc')
     console.print(f"     keel runs compare {ids[0][:8]} {ids[1][:8]}")
+    console.print(f"     keel data show {ds.ref}")
 
 
 if __name__ == "__main__":

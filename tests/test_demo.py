@@ -23,6 +23,7 @@ def test_demo_trains_tracks_and_compares_two_models(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "logistic-regression" in result.stdout and "gradient-boosting" in result.stdout
     assert "150 points of val_log_loss" in result.stdout
+    assert "Data: breast-cancer@v1 (569 rows" in result.stdout
     assert (tmp_path / ".keel" / "keel.db").is_file()  # data stays in the working folder
     import keel.tracking
 
@@ -30,3 +31,5 @@ def test_demo_trains_tracks_and_compares_two_models(tmp_path: Path) -> None:
     runs = client.search_runs(projects=["demo-breast-cancer"]).items
     assert len(runs) == 2 and all(r.status == "FINISHED" for r in runs)
     assert all(client.list_artifacts(r.id, "model") for r in runs)
+    assert all([i.ref for i in r.io] == ["breast-cancer@v1"] for r in runs)
+    assert sorted(client.store.runs_using("breast-cancer@v1")) == sorted(r.id for r in runs)

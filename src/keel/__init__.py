@@ -32,7 +32,7 @@ _LAZY: dict[str, str] = {
     "Client": "keel.tracking",
     "autolog": "keel.tracking.autolog",
 }
-_SUBPACKAGES = {"tracking", "artifacts", "db", "errors", "config", "testing"}
+_SUBPACKAGES = {"data", "tracking", "artifacts", "db", "errors", "config", "testing"}
 
 __all__ = [
     "Client",

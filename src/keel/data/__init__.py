@@ -17,25 +17,74 @@ from keel.data._records import DatasetDiff, DatasetVersion, NewVersion
 
 if TYPE_CHECKING:
     from keel.data._base import DataStore
+    from keel.data._contract import ColumnSpec, Contract, CustomCheck, infer_contract
+    from keel.data._contract_store import (
+        infer_dataset_contract,
+        load_contract,
+        save_contract,
+        validate_dataset,
+        validate_file,
+    )
     from keel.data._datasets import Datasets
+    from keel.data._expr import parse_check
+    from keel.data._sanity import ColumnSanity, SanityReport, SanityThresholds, sanity_report
+    from keel.data._validate import CheckResult, ValidationReport, validate
 
-_LAZY = {"Datasets": "keel.data._datasets", "DataStore": "keel.data._base"}
+_LAZY = {
+    "Datasets": "keel.data._datasets",
+    "DataStore": "keel.data._base",
+    # contracts and validation (docs/data-contracts.md)
+    "Contract": "keel.data._contract",
+    "ColumnSpec": "keel.data._contract",
+    "CustomCheck": "keel.data._contract",
+    "infer_contract": "keel.data._contract",
+    "validate": "keel.data._validate",
+    "ValidationReport": "keel.data._validate",
+    "CheckResult": "keel.data._validate",
+    "sanity_report": "keel.data._sanity",
+    "SanityReport": "keel.data._sanity",
+    "SanityThresholds": "keel.data._sanity",
+    "ColumnSanity": "keel.data._sanity",
+    "parse_check": "keel.data._expr",
+    "save_contract": "keel.data._contract_store",
+    "load_contract": "keel.data._contract_store",
+    "infer_dataset_contract": "keel.data._contract_store",
+    "validate_dataset": "keel.data._contract_store",
+    "validate_file": "keel.data._contract_store",
+}
 
 __all__ = [
+    "CheckResult",
+    "ColumnSanity",
+    "ColumnSpec",
+    "Contract",
+    "CustomCheck",
     "DataStore",
     "DatasetDiff",
     "DatasetVersion",
     "Datasets",
     "NewVersion",
+    "SanityReport",
+    "SanityThresholds",
+    "ValidationReport",
     "add",
     "default",
     "diff",
     "get",
+    "infer_contract",
+    "infer_dataset_contract",
+    "load_contract",
     "ls",
     "open_data_store",
+    "parse_check",
     "rm",
+    "sanity_report",
+    "save_contract",
     "show",
     "tag",
+    "validate",
+    "validate_dataset",
+    "validate_file",
 ]
 
 # settings key -> the Datasets built for it (one entry: rebuilt when the settings change)
