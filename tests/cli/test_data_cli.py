@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 from typer.testing import CliRunner
 
 from keel.cli import app
@@ -86,3 +87,18 @@ def test_gc_keeps_dataset_bytes_until_the_version_is_removed(tmp_path: Path) -> 
 def test_data_help() -> None:
     for command in ("add", "ls", "show", "get", "diff", "tag", "rm", "contract", "validate"):
         assert runner.invoke(app, ["data", command, "--help"]).exit_code == 0
+
+
+def test_show_lists_the_runs_that_read_and_wrote_a_version(tmp_path: Path) -> None:
+    import keel
+    import keel.data
+
+    ds = keel.data.add(pd.DataFrame({"x": [1, 2, 3]}), name="feats")
+    with keel.start_run(project="lineage") as reader:
+        keel.log_input(ds.ref)
+    with keel.start_run(project="lineage") as writer:
+        keel.Client().log_output(writer.id, ds.ref)
+    shown = json.loads(invoke("data", "show", ds.ref, "--json"))
+    assert shown["used_by_runs"] == [reader.id]
+    assert shown["written_by_runs"] == [writer.id]
+    assert reader.id[:8] in invoke("data", "show", ds.ref)

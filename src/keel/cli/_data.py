@@ -85,12 +85,16 @@ def show(
     ref: Annotated[str, typer.Argument(help="name, name@vN, name@tag or name@latest.")],
     json: JsonOpt = False,
 ) -> None:
-    """Show a version: provenance, schema and column profile."""
+    """Show a version: provenance, the runs that read or wrote it, schema and column profile."""
     import keel.data
+    from keel.tracking import open_store
 
     v = keel.data.show(ref)
+    runs = open_store()
+    used_by = runs.runs_using(v.ref)
+    written_by = runs.runs_using(v.ref, direction="output")
     if json:
-        print_json(v.to_dict())
+        print_json({**v.to_dict(), "used_by_runs": used_by, "written_by_runs": written_by})
         return
     console.print(f"[bold]{v.ref}[/]  {v.kind}  {_row(v)[2]}  {_size(v.size)}", highlight=False)
     console.print(f"digest: {v.digest}", highlight=False)
@@ -100,6 +104,8 @@ def show(
         ("description", v.description),
         ("source", v.source_uri),
         ("produced by", v.produced_by),
+        ("written by runs", ", ".join(r[:8] for r in written_by)),
+        ("used by runs", ", ".join(r[:8] for r in used_by)),
     ):
         if value:
             console.print(f"{label}: {value}", highlight=False)
