@@ -61,6 +61,10 @@ def test_every_command_has_help() -> None:
         ["artifacts", "ls"],
         ["artifacts", "get"],
         ["artifacts", "put"],
+        ["data"],
+        *(["data", c] for c in ("add", "ls", "show", "get", "diff", "tag", "rm", "validate")),
+        ["data", "contract"],
+        *(["data", "contract", c] for c in ("infer", "save", "show")),
     ):
         out = invoke(*command, "--help")
         assert "Usage:" in out, command
