@@ -265,7 +265,9 @@ def infer_contract(
 ) -> Contract:
     """A contract that ``df`` passes: types, nullability, observed ranges (widened by
     ``margin`` times the range on each side), categories of low-cardinality string columns,
-    uniqueness of integer and string columns, and at least one row."""
+    uniqueness of integer and string columns seen on enough rows to mean it, and at least one
+    row. Key columns get their type only: the key check covers uniqueness, and new data brings
+    new ids, so an observed id range would reject every new batch."""
     from keel.data._validate import as_frame
 
     frame = as_frame(df)
@@ -282,6 +284,9 @@ def infer_contract(
     return Contract(name, tuple(columns), tuple(keys), min_rows=1)
 
 
+_UNIQUE_EVIDENCE_ROWS = 50
+
+
 def _infer_column(
     name: str, series: pd.Series, in_key: bool, margin: float, max_categories: int
 ) -> ColumnSpec:
@@ -293,7 +298,7 @@ def _infer_column(
         return ColumnSpec(name, "string", nullable=True)
     spec = ColumnSpec(name, kind, nullable=bool(series.isna().any()) and not in_key)
     values = series.dropna()
-    if values.empty:
+    if values.empty or in_key:
         return spec
     if kind in ("integer", "float", "datetime"):
         low, high = values.min(), values.max()
@@ -308,6 +313,11 @@ def _infer_column(
         if distinct <= max_categories and distinct * 2 <= len(values):
             spec = replace(spec, allowed=tuple(sorted(str(v) for v in values.unique())))
         spec = replace(spec, max_length=int(values.str.len().max()))
-    if kind in ("integer", "string") and len(values) > 1 and not values.duplicated().any():
+    # A handful of rows is unique by chance; claim uniqueness only with some evidence.
+    if (
+        kind in ("integer", "string")
+        and len(values) >= _UNIQUE_EVIDENCE_ROWS
+        and not values.duplicated().any()
+    ):
         spec = replace(spec, unique=True)
     return spec
