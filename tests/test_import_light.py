@@ -39,6 +39,11 @@ def test_fluent_names_resolve_without_heavy_modules() -> None:
     assert not loaded & {"pandas", "numpy", "pyarrow", "sqlalchemy", "fsspec", "sklearn"}
 
 
+def test_data_api_names_resolve_without_heavy_modules() -> None:
+    loaded = _modules_after("import keel\nkeel.data.add; keel.data.get; keel.data.DatasetVersion")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
 def test_cli_help_loads_no_heavy_module() -> None:
     loaded = _modules_after("import keel.cli")
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
