@@ -20,7 +20,7 @@ from typing import BinaryIO
 from keel._time import now_ms
 from keel.artifacts._base import ArtifactBackend, BackendWriter, KeyInfo
 from keel.artifacts._paths import safe_relpath
-from keel.errors import NotFound, StoreError, StoreUnavailable, UnsafePath
+from keel.errors import Conflict, NotFound, StoreError, StoreUnavailable, UnsafePath
 
 TMP_DIRNAME = ".keel-tmp"
 _TRANSIENT = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT}
@@ -58,7 +58,10 @@ def _makedirs_durable(path: Path) -> None:
 
 
 class _LocalWriter(BackendWriter):
-    def __init__(self, key: str, tmp: Path, final: Path) -> None:
+    """A temp file under ``.keel-tmp`` that becomes ``final`` on commit. A spool writer
+    (``final`` None) learns its key only at the end, from ``publish_as``."""
+
+    def __init__(self, key: str, tmp: Path, final: Path | None) -> None:
         super().__init__(key)
         self._tmp = tmp
         self._final = final
@@ -74,14 +77,31 @@ class _LocalWriter(BackendWriter):
         except OSError as exc:
             raise _store_error(exc, f"cannot write {self.key!r}") from exc
 
+    @property
+    def path(self) -> Path:
+        """The temp file being written."""
+        return self._tmp
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def publish_as(self, key: str, final: Path) -> None:
+        """Name the spool's key (its digest, now known), then commit."""
+        self.key = key
+        self._final = final
+        self.commit()
+
     def _commit(self) -> None:
+        final = self._final
+        if final is None:
+            raise Conflict(f"spool {self._tmp.name} has no key to publish under")
         try:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            _makedirs_durable(self._final.parent)
-            os.replace(self._tmp, self._final)
-            _fsync_dir(self._final.parent)
+            _makedirs_durable(final.parent)
+            os.replace(self._tmp, final)
+            _fsync_dir(final.parent)
         except OSError as exc:
             raise _store_error(exc, f"cannot publish {self.key!r}") from exc
 
@@ -117,6 +137,18 @@ class LocalBackend(ArtifactBackend):
         except OSError as exc:
             raise _store_error(exc, f"cannot create {self._tmp}") from exc
         return _LocalWriter(key, self._tmp / f"{uuid.uuid4().hex}.part", final)
+
+    def open_spool(self) -> _LocalWriter:
+        """A writer whose key is given only when it is published (``publish_as``), so the
+        content store can hash a file while copying it and name the object afterwards."""
+        try:
+            self._tmp.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _store_error(exc, f"cannot create {self._tmp}") from exc
+        return _LocalWriter("(spool)", self._tmp / f"{uuid.uuid4().hex}.part", None)
+
+    def final_path(self, key: str) -> Path:
+        return self._path(key)[1]
 
     def open_reader(self, key: str) -> BinaryIO:
         key, path = self._path(key)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel._hashing import hash_bytes, hash_file
-from keel.artifacts import ContentStore
+from keel.artifacts import ContentStore, ObjectRef
 from keel.data import _ingest, _names
 from keel.data._base import DataStore
 from keel.data._records import FOLDER, TABLE, DatasetDiff, DatasetVersion, NewVersion
@@ -139,31 +139,54 @@ class Datasets:
     def _add_folder(
         self, root: Path, meta: dict[str, Any], progress: Progress | None
     ) -> DatasetVersion:
+        """Store a folder file by file. Each file the state cache does not know is read once,
+        hashed while it is copied into the content store (several files at a time); a known
+        unchanged file costs a ``stat``, and nothing more if its object is already stored."""
         files = _ingest.list_folder(root)
-        digests = self._digests([p for _, p in files])
-        entries = [
-            {"path": rel, "digest": d, "size": s}
-            for (rel, _), (d, s) in zip(files, digests, strict=True)
-        ]
-        manifest = json.dumps(
-            {"format": MANIFEST_FORMAT, "files": entries}, sort_keys=True, separators=(",", ":")
-        ).encode()
-        digest = hash_bytes(manifest)
-        try:
-            latest = self.store.resolve(meta["name"])
-        except NotFound:
-            latest = None
-        if latest is not None and latest.digest == digest:
-            return self.store.create_version(self._folder_version(digest, manifest, entries, meta))
-        for (_, path), (d, s) in zip(files, digests, strict=True):
-            if self.content.exists(d):
+        paths = [p for _, p in files]
+        cached = self.state.lookup(paths) if self.state is not None else None
+        refs: list[ObjectRef | None] = [None] * len(files)
+        if cached is not None:
+            for i, c in enumerate(cached):
+                if c.digest is not None:
+                    refs[i] = ObjectRef(c.digest, c.stat.st_size)
+        latest = None
+        if all(r is not None for r in refs):
+            # Every file known: if the manifest is the latest version's, nothing to store.
+            manifest, digest, entries = _manifest(files, refs)
+            try:
+                latest = self.store.resolve(meta["name"])
+            except NotFound:
+                latest = None
+            if latest is not None and latest.digest == digest:
+                return self.store.create_version(
+                    self._folder_version(digest, manifest, entries, meta)
+                )
+        todo: list[int] = []
+        for i, ref in enumerate(refs):
+            if ref is not None and self._stored(ref):
                 if progress is not None:
-                    progress(s)
-                continue
-            with path.open("rb") as f:
-                self.content.put_stream(f, digest=d, size=s, progress=progress)
+                    progress(ref.size)
+            else:
+                todo.append(i)
+        stored = self.content.put_files([paths[i] for i in todo], progress=progress)
+        for i, ref in zip(todo, stored, strict=True):
+            refs[i] = ref
+        if cached is not None and self.state is not None:
+            self.state.record(
+                (cached[i], ref.digest)
+                for i, ref in zip(todo, stored, strict=True)
+                if cached[i].digest is None
+            )
+        manifest, digest, entries = _manifest(files, refs)
         self.content.put_bytes(manifest)
         return self.store.create_version(self._folder_version(digest, manifest, entries, meta))
+
+    def _stored(self, ref: ObjectRef) -> bool:
+        try:
+            return self.content.stat(ref.digest).size == ref.size
+        except NotFound:
+            return False
 
     @staticmethod
     def _folder_version(
@@ -249,6 +272,23 @@ class Datasets:
         from keel.data._diff import diff_versions
 
         return diff_versions(self, self.store.resolve(a), self.store.resolve(b))
+
+
+def _manifest(
+    files: list[tuple[str, Path]], refs: list[ObjectRef | None]
+) -> tuple[bytes, str, list[dict[str, Any]]]:
+    """The folder's manifest (canonical JSON), its digest, and its entries."""
+    entries = [
+        {"path": rel, "digest": ref.digest, "size": ref.size}
+        for (rel, _), ref in zip(files, refs, strict=True)
+        if ref is not None
+    ]
+    if len(entries) != len(files):
+        raise RuntimeError("a file of the folder has no stored object")
+    manifest = json.dumps(
+        {"format": MANIFEST_FORMAT, "files": entries}, sort_keys=True, separators=(",", ":")
+    ).encode()
+    return manifest, hash_bytes(manifest), entries
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:

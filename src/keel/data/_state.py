@@ -12,6 +12,7 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from keel._hashing import hash_file
 
@@ -20,6 +21,12 @@ _SCHEMA = (
     "mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, digest TEXT NOT NULL)"
 )
 _BATCH = 500
+
+
+class Cached(NamedTuple):
+    path: Path
+    stat: os.stat_result
+    digest: str | None
 
 
 class StateCache:
@@ -37,43 +44,81 @@ class StateCache:
         conn.execute(_SCHEMA)
         return conn
 
-    def digests(self, files: Iterable[Path]) -> list[tuple[str, int]]:
-        """``(digest, size)`` of each file, from the cache when its stat is unchanged."""
+    def lookup(self, files: Iterable[Path]) -> list[Cached]:
+        """Each file's resolved path, its stat now, and its digest if the cache has one for
+        exactly that stat (a hit) or None (a miss, to hash and then ``record``)."""
         paths = [Path(f).resolve() for f in files]
         stats = [p.stat() for p in paths]
-        out: list[tuple[str, int] | None] = [None] * len(paths)
+        known: dict[str, tuple[int, int, int, str]] = {}
         try:
             conn = self._connect()
         except sqlite3.Error:
             conn = None  # an unusable cache costs speed, never correctness
-        known: dict[str, tuple[int, int, int, str]] = {}
-        if conn is not None:
-            with conn:
-                for start in range(0, len(paths), _BATCH):
-                    chunk = [str(p) for p in paths[start : start + _BATCH]]
-                    marks = ",".join("?" * len(chunk))
-                    query = f"SELECT * FROM state WHERE path IN ({marks})"
-                    for row in conn.execute(query, chunk):
-                        known[row[0]] = (row[1], row[2], row[3], row[4])
-        fresh: list[tuple[str, int, int, int, str]] = []
-        for i, (p, st) in enumerate(zip(paths, stats, strict=True)):
-            hit = known.get(str(p))
-            if hit is not None and hit[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
-                out[i] = (hit[3], st.st_size)
-                self.hits += 1
-                continue
-            digest, size = hash_file(p)
-            self.misses += 1
-            out[i] = (digest, size)
-            after = p.stat()
-            if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
-                fresh.append((str(p), st.st_size, st.st_mtime_ns, st.st_ino, digest))
         if conn is not None:
             try:
                 with conn:
-                    conn.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)", fresh)
+                    for start in range(0, len(paths), _BATCH):
+                        chunk = [str(p) for p in paths[start : start + _BATCH]]
+                        marks = ",".join("?" * len(chunk))
+                        query = f"SELECT * FROM state WHERE path IN ({marks})"
+                        for row in conn.execute(query, chunk):
+                            known[row[0]] = (row[1], row[2], row[3], row[4])
             except sqlite3.Error:
-                pass  # the digests are right; only the next add will hash again
+                known = {}
             finally:
                 conn.close()
-        return [o for o in out if o is not None]
+        out: list[Cached] = []
+        for p, st in zip(paths, stats, strict=True):
+            hit = known.get(str(p))
+            if hit is not None and hit[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
+                self.hits += 1
+                out.append(Cached(p, st, hit[3]))
+            else:
+                self.misses += 1
+                out.append(Cached(p, st, None))
+        return out
+
+    def record(self, entries: Iterable[tuple[Cached, str]]) -> None:
+        """Remember ``(file, digest)`` pairs, in one transaction, for the files whose stat is
+        still the one ``lookup`` saw (a file changed meanwhile is left to be hashed again)."""
+        fresh: list[tuple[str, int, int, int, str]] = []
+        for cached, digest in entries:
+            st = cached.stat
+            try:
+                after = cached.path.stat()
+            except OSError:
+                continue
+            if (after.st_size, after.st_mtime_ns, after.st_ino) == (
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ino,
+            ):
+                fresh.append((str(cached.path), st.st_size, st.st_mtime_ns, st.st_ino, digest))
+        if not fresh:
+            return
+        try:
+            conn = self._connect()
+        except sqlite3.Error:
+            return
+        try:
+            with conn:
+                conn.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)", fresh)
+        except sqlite3.Error:
+            pass  # the digests are right; only the next add will hash again
+        finally:
+            conn.close()
+
+    def digests(self, files: Iterable[Path]) -> list[tuple[str, int]]:
+        """``(digest, size)`` of each file, from the cache when its stat is unchanged."""
+        looked = self.lookup(files)
+        out: list[tuple[str, int]] = []
+        hashed: list[tuple[Cached, str]] = []
+        for cached in looked:
+            if cached.digest is not None:
+                out.append((cached.digest, cached.stat.st_size))
+                continue
+            digest, size = hash_file(cached.path)
+            out.append((digest, size))
+            hashed.append((cached, digest))
+        self.record(hashed)
+        return out
