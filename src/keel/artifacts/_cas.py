@@ -168,7 +168,11 @@ class ContentStore:
         return ref
 
     def put_file(
-        self, path: str | os.PathLike[str], *, progress: ProgressCallback | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        unsynced_dirs: set[Path] | None = None,
     ) -> ObjectRef:
         """Store the file at ``path``.
 
@@ -177,13 +181,19 @@ class ContentStore:
         already stored). Elsewhere (S3) it is hashed first, on all cores, so a stored object is
         never uploaded, then hashed again as it is sent. Either way the published bytes are
         the hashed bytes, and a file that changes while it is read publishes nothing.
+
+        ``unsynced_dirs`` (local stores, for ``put_files``): instead of fsyncing the folder of
+        a new object after its rename, add the folder to this set; the caller fsyncs them all
+        before it returns.
         """
         source = Path(path)
         if not source.is_file():
             raise NotFound(f"path: no such file {str(source)!r}")
         try:
             if isinstance(self.backend, LocalBackend):
-                return self._put_local_file(self.backend, source, progress=progress)
+                return self._put_local_file(
+                    self.backend, source, progress=progress, unsynced_dirs=unsynced_dirs
+                )
             ref = ObjectRef(*hash_file(source))
             if self._present(object_key(ref.digest), ref.size):
                 if progress is not None:
@@ -196,7 +206,12 @@ class ContentStore:
         return ref
 
     def _put_local_file(
-        self, backend: LocalBackend, source: Path, *, progress: ProgressCallback | None
+        self,
+        backend: LocalBackend,
+        source: Path,
+        *,
+        progress: ProgressCallback | None,
+        unsynced_dirs: set[Path] | None,
     ) -> ObjectRef:
         """Copy ``source`` into a spool file in the kernel (``copy_file_range``), hash the
         spool file, which is exactly what will be published, then publish it under its digest
@@ -221,7 +236,10 @@ class ContentStore:
                 ref = ObjectRef(digest, size)
                 key = object_key(digest)
                 if not self._present(key, size):
-                    writer.publish_as(key, backend.final_path(key))
+                    final = backend.final_path(key)
+                    writer.publish_as(key, final, sync_dir=unsynced_dirs is None)
+                    if unsynced_dirs is not None:
+                        unsynced_dirs.add(final.parent)
             finally:
                 writer.abort()  # no-op after a publish
         return ref
@@ -244,8 +262,14 @@ class ContentStore:
         if workers <= 1 or len(files) <= 1:
             return [self.put_file(p, progress=progress) for p in files]
         refs: list[ObjectRef | None] = [None] * len(files)
+        # New objects' folders are fsynced once each at the end, not once per object; set.add
+        # is atomic under the GIL.
+        unsynced: set[Path] = set()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="keel-put") as pool:
-            futures = {pool.submit(self.put_file, p): i for i, p in enumerate(files)}
+            futures = {
+                pool.submit(self.put_file, p, unsynced_dirs=unsynced): i
+                for i, p in enumerate(files)
+            }
             try:
                 for future in as_completed(futures):
                     ref = future.result()
@@ -256,6 +280,8 @@ class ContentStore:
                 for future in futures:
                     future.cancel()
                 raise
+        if isinstance(self.backend, LocalBackend):
+            self.backend.sync_dirs(unsynced)
         return [r for r in refs if r is not None]
 
     def put_stream(

@@ -13,7 +13,7 @@ import contextlib
 import errno
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -65,6 +65,7 @@ class _LocalWriter(BackendWriter):
         super().__init__(key)
         self._tmp = tmp
         self._final = final
+        self._sync_dir = True
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
             self._file = os.fdopen(os.open(tmp, flags, 0o644), "wb")
@@ -85,10 +86,13 @@ class _LocalWriter(BackendWriter):
     def fileno(self) -> int:
         return self._file.fileno()
 
-    def publish_as(self, key: str, final: Path) -> None:
-        """Name the spool's key (its digest, now known), then commit."""
+    def publish_as(self, key: str, final: Path, *, sync_dir: bool = True) -> None:
+        """Name the spool's key (its digest, now known), then commit. With ``sync_dir`` False
+        the caller fsyncs ``final.parent`` itself (``LocalBackend.sync_dirs``) before it
+        relies on the object surviving a crash: many objects then share one fsync per folder."""
         self.key = key
         self._final = final
+        self._sync_dir = sync_dir
         self.commit()
 
     def _commit(self) -> None:
@@ -101,7 +105,8 @@ class _LocalWriter(BackendWriter):
             self._file.close()
             _makedirs_durable(final.parent)
             os.replace(self._tmp, final)
-            _fsync_dir(final.parent)
+            if self._sync_dir:
+                _fsync_dir(final.parent)
         except OSError as exc:
             raise _store_error(exc, f"cannot publish {self.key!r}") from exc
 
@@ -149,6 +154,14 @@ class LocalBackend(ArtifactBackend):
 
     def final_path(self, key: str) -> Path:
         return self._path(key)[1]
+
+    def sync_dirs(self, folders: Iterable[Path]) -> None:
+        """fsync each folder once (see ``_LocalWriter.publish_as``)."""
+        for folder in sorted(set(folders)):
+            try:
+                _fsync_dir(folder)
+            except OSError as exc:
+                raise _store_error(exc, f"cannot sync {folder}") from exc
 
     def open_reader(self, key: str) -> BinaryIO:
         key, path = self._path(key)
