@@ -48,12 +48,27 @@ def hash_stream(stream: BinaryIO) -> tuple[str, int]:
 
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """Digest and size of a file; large files are memory-mapped and hashed on all cores."""
+    """Digest and size of a file. Large files are memory-mapped and hashed on all cores; the
+    rest are read in one piece into a buffer and hashed on one core (a thread pool over
+    larger files costs more than it saves)."""
     p = Path(path)
-    size = p.stat().st_size
-    if size > _MULTITHREAD_ABOVE:
-        h = blake3(max_threads=blake3.AUTO)
-        h.update_mmap(p)
-        return str(h.hexdigest()), size
-    with p.open("rb") as f:
-        return hash_stream(f)
+    with p.open("rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > _MULTITHREAD_ABOVE:
+            h = blake3(max_threads=blake3.AUTO)
+            h.update_mmap(p)
+            return str(h.hexdigest()), size
+        # One spare byte shows a file that grew since the stat; then read the rest as a stream.
+        buf = bytearray(size + 1)
+        view = memoryview(buf)
+        n = 0
+        while n < len(buf) and (got := f.readinto(view[n:])):
+            n += got
+        if n <= size:
+            return str(blake3(memoryview(buf)[:n]).hexdigest()), n
+        h = blake3(memoryview(buf)[:n])
+        total = n
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            total += len(chunk)
+        return str(h.hexdigest()), total
