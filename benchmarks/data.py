@@ -180,7 +180,8 @@ def keel_add(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def keel_cli_add(workdir: Path, root: Path) -> float | None:
-    """``python -m keel data add FOLDER`` in a fresh Keel home: what a shell user waits for."""
+    """``python -m keel data add FOLDER`` in a fresh Keel home: what a shell user waits for.
+    The home is initialised first, untimed, as the DVC side runs ``dvc init`` untimed."""
     home = workdir / "keel-cli-home"
     home.mkdir()
     env = {
@@ -188,6 +189,8 @@ def keel_cli_add(workdir: Path, root: Path) -> float | None:
         "KEEL_HOME": str(home),
         "KEEL_TRACKING_URI": f"sqlite:///{home / 'keel.db'}",
     }
+    init = [sys.executable, "-m", "keel", "db", "upgrade", "--json"]
+    subprocess.run(init, env=env, capture_output=True, text=True, check=True)
     cmd = [sys.executable, "-m", "keel", "data", "add", str(root), "--name", "cli", "--json"]
     with h.timed() as t:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
