@@ -10,6 +10,7 @@ loaded only by the functions that print.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -37,6 +38,36 @@ _STAMP = ".keel-bench-requirements"
 
 
 # --- virtualenvs for peers -------------------------------------------------------------------
+
+
+def bench_parser(
+    doc: str, *, peer: str, default_out: str, timeout: float
+) -> argparse.ArgumentParser:
+    """The options every benchmark script shares; the script adds its size overrides."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n", 1)[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON only")
+    ap.add_argument("--sides", default=f"keel,{peer}", help=f"comma-separated: keel, {peer}")
+    ap.add_argument("--timeout", type=float, default=timeout, help="seconds allowed per task")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help=f"write results here (default: {default_out}, full runs only)",
+    )
+    # Internal: run one task in this interpreter (the driver starts these).
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--params", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    return ap
+
+
+def parse_sides(text: str, *, peer: str) -> list[str]:
+    """The sides named by ``--sides``; an unknown one stops the script."""
+    sides = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = set(sides) - {"keel", peer}
+    if unknown:
+        raise SystemExit(f"unknown side(s): {', '.join(sorted(unknown))}")
+    return sides
 
 
 def venv_python(venv: Path) -> Path:

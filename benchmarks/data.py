@@ -357,24 +357,13 @@ def rows(raw: dict[str, dict[str, Any]], sizes: dict[str, int]) -> list[h.Row]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON only")
-    ap.add_argument("--sides", default="keel,dvc", help="comma-separated: keel, dvc")
+    ap = h.bench_parser(
+        __doc__, peer="dvc", default_out="benchmarks/results/data.json", timeout=900
+    )
     ap.add_argument("--files", type=int, help="files in the folder")
     ap.add_argument("--total-mb", type=int, help="MiB in the folder, split evenly")
     ap.add_argument("--rows", type=int, help="rows of the profiled table")
     ap.add_argument("--repeat", type=int, default=3, help="repetitions of hashing and profiling")
-    ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per task")
-    ap.add_argument(
-        "--out",
-        type=Path,
-        help="write results here (default: benchmarks/results/data.json, full runs only)",
-    )
-    # Internal: run one task in this interpreter (the driver starts these).
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--params", help=argparse.SUPPRESS)
-    ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
 
@@ -388,10 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key in ("files", "total_mb", "rows"):
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
-    sides = [s.strip() for s in args.sides.split(",") if s.strip()]
-    unknown = set(sides) - {"keel", "dvc"}
-    if unknown:
-        raise SystemExit(f"unknown side(s): {', '.join(sorted(unknown))}")
+    sides = h.parse_sides(args.sides, peer="dvc")
     pythons = {"keel": Path(sys.executable)}
     if "dvc" in sides:
         pythons["dvc"] = h.ensure_venv("dvc", [DVC_REQUIREMENT], quiet=args.json)

@@ -449,24 +449,13 @@ def rows(raw: dict[str, dict[str, Any]], sizes: dict[str, int]) -> list[h.Row]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON only")
-    ap.add_argument("--sides", default="keel,mlflow", help="comma-separated: keel, mlflow")
+    ap = h.bench_parser(
+        __doc__, peer="mlflow", default_out="benchmarks/results/tracking.json", timeout=3600
+    )
     ap.add_argument("--metric-calls", type=int, help="override benchmark 1's size")
     ap.add_argument("--runs", type=int, help="override benchmark 2's size")
     ap.add_argument("--search-runs", type=int, help="override benchmark 3's size")
     ap.add_argument("--repeat", type=int, help="repetitions of the timed search")
-    ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per task")
-    ap.add_argument(
-        "--out",
-        type=Path,
-        help="write results here (default: benchmarks/results/tracking.json, full runs only)",
-    )
-    # Internal: run one task in this interpreter (the driver starts these).
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--params", help=argparse.SUPPRESS)
-    ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
 
@@ -480,10 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key in ("metric_calls", "runs", "search_runs", "repeat"):
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
-    sides = [s.strip() for s in args.sides.split(",") if s.strip()]
-    unknown = set(sides) - {"keel", "mlflow"}
-    if unknown:
-        raise SystemExit(f"unknown side(s): {', '.join(sorted(unknown))}")
+    sides = h.parse_sides(args.sides, peer="mlflow")
     pythons = {"keel": Path(sys.executable)}
     if "mlflow" in sides:
         pythons["mlflow"] = h.ensure_venv("mlflow", [MLFLOW_REQUIREMENT], quiet=args.json)
