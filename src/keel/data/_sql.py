@@ -11,20 +11,18 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, update
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from keel import _time
-from keel.config import normalize_tracking_uri
 from keel.data import _names
 from keel.data._base import DataStore
 from keel.data._records import DatasetVersion, NewVersion
 from keel.data._tables import contracts, data_counters, dataset_objects, dataset_tags
 from keel.data._tables import dataset_versions as dv
-from keel.db import connect, transaction
-from keel.errors import ConfigError, InvalidInput, NotFound, StoreError
+from keel.db import SqlStore
+from keel.errors import InvalidInput, NotFound
 
 _MAX_CONTRACT = 1_000_000
 _DIGEST_PAGE = 10_000
@@ -110,30 +108,11 @@ def _resolve_row(conn: Connection, ref: str) -> Any:
     return row
 
 
-class SqlDataStore(DataStore):
+class SqlDataStore(SqlStore, DataStore):
     """Data metadata in a SQL database given by URL (``sqlite:///…``, ``postgresql://…``)."""
 
     def __init__(self, url: str) -> None:
-        normal = normalize_tracking_uri(url)
-        if not normal.startswith(("sqlite:", "postgresql")):
-            raise ConfigError(f"SqlDataStore needs a sqlite:// or postgresql:// URL, got {url!r}")
-        self.url = normal
-        try:
-            self._engine: Engine = connect(normal)
-        except sa_exc.SQLAlchemyError as exc:
-            raise StoreError(f"metadata store: cannot open {normal}: {exc}") from exc
-
-    def __repr__(self) -> str:
-        return f"SqlDataStore({self._engine.url.render_as_string(hide_password=True)!r})"
-
-    def _write(self, work: Any) -> Any:
-        return transaction(self._engine, work, write=True)
-
-    def _read(self, work: Any) -> Any:
-        return transaction(self._engine, work, write=False)
-
-    def close(self) -> None:
-        self._engine.dispose()
+        super().__init__(url)
 
     # -- versions ---------------------------------------------------------------------------
 

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy import exc as sa_exc
 
 from keel import _time
-from keel.config import normalize_tracking_uri
-from keel.db import connect, transaction
-from keel.errors import ConfigError, InvalidInput, StoreError
+from keel.db import SqlStore
+from keel.errors import InvalidInput
 from keel.tracking import _sql_log, _sql_runs
 from keel.tracking import _sql_validate as check
 from keel.tracking._base import TrackingStore
@@ -36,33 +35,12 @@ from keel.tracking._tables import metrics, run_artifacts, run_io, runs
 _DIGEST_PAGE = 10_000
 
 
-class SqlTrackingStore(TrackingStore):
+class SqlTrackingStore(SqlStore, TrackingStore):
     """Tracking metadata in a SQL database given by URL (``sqlite:///…``, ``postgresql://…``)."""
 
     def __init__(self, url: str) -> None:
-        normal = normalize_tracking_uri(url)
-        if not normal.startswith(("sqlite:", "postgresql")):
-            raise ConfigError(
-                f"SqlTrackingStore needs a sqlite:// or postgresql:// URL, got {url!r}"
-            )
-        self.url = normal
+        super().__init__(url)
         self._projects: dict[str, Project] = {}  # by name; projects are never deleted
-        try:
-            self._engine = connect(normal)
-        except sa_exc.SQLAlchemyError as exc:
-            raise StoreError(f"metadata store: cannot open {normal}: {exc}") from exc
-
-    def __repr__(self) -> str:
-        return f"SqlTrackingStore({self._engine.url.render_as_string(hide_password=True)!r})"
-
-    def _write(self, work: Any) -> Any:
-        return transaction(self._engine, work, write=True)
-
-    def _read(self, work: Any) -> Any:
-        return transaction(self._engine, work, write=False)
-
-    def close(self) -> None:
-        self._engine.dispose()
 
     # -- projects ---------------------------------------------------------------------------
 
@@ -307,9 +285,7 @@ class SqlTrackingStore(TrackingStore):
     def referenced_digests(self) -> Iterator[str]:
         last: str | None = None
         while True:
-            page: list[str] = self._read(
-                lambda conn, after=last: _sql_runs.digest_page(conn, after, _DIGEST_PAGE)
-            )
+            page = self._read(partial(_sql_runs.digest_page, after=last, limit=_DIGEST_PAGE))
             yield from page
             if len(page) < _DIGEST_PAGE:
                 return
