@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+# PyTorch's CPU build: from this machine's wheel folder when it has one, else PyTorch's CPU index.
+TORCH_SOURCE := $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,\
+	--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 
 .PHONY: demo test test-all check fmt lock bench clean
 
@@ -17,8 +20,10 @@ $(UV): | $(BIN)/python
 # Exact versions from the lock file, then Keel itself in editable mode. Bytecode is compiled at
 # install time: with PYTHONDONTWRITEBYTECODE set, every import would otherwise recompile
 # (importing SQLAlchemy alone then takes over a second).
-$(STAMP): requirements/lock.txt pyproject.toml | $(UV)
+$(STAMP): requirements/lock.txt requirements/torch.txt pyproject.toml | $(UV)
 	$(UV) pip sync -q --compile-bytecode --python $(BIN)/python requirements/lock.txt
+	$(UV) pip install -q --compile-bytecode --python $(BIN)/python --no-deps \
+		$(TORCH_SOURCE) -r requirements/torch.txt
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
@@ -44,7 +49,7 @@ fmt: $(STAMP)
 
 # Re-resolve pinned versions after changing dependencies in pyproject.toml.
 lock: | $(UV)
-	$(UV) pip compile -q pyproject.toml --extra dev --extra s3 --extra sklearn \
+	$(UV) pip compile -q pyproject.toml --extra dev --extra s3 --extra sklearn --extra models \
 		--python-version 3.11 -o requirements/lock.txt
 
 bench: $(STAMP)
