@@ -33,6 +33,10 @@ def test_missing_dependency_says_what_to_install() -> None:
         errors.Conflict,
         errors.IntegrityError,
         errors.StoreUnavailable,
+        errors.Unauthenticated,
+        errors.PermissionDenied,
+        errors.RateLimited,
+        errors.LimitExceeded,
     ],
 )
 def test_every_error_is_a_keel_error(cls: type[Exception]) -> None:

@@ -7,11 +7,15 @@ at the boundary where they occur, with the original chained as ``__cause__``::
     ├── ConfigError                 bad setting or URI; names the setting
     ├── InvalidInput (ValueError)   bad argument or value; ``field`` names it
     │   ├── QuerySyntaxError        search language; carries the position in the query
-    │   └── ParamConflict           a param re-logged with a different value
+    │   ├── ParamConflict           a param re-logged with a different value
+    │   └── LimitExceeded           over a configured size/count/length limit (HTTP 413)
     ├── NotFound (LookupError)      a run, project, artifact or object does not exist
     ├── AlreadyExists               a unique name is taken
     ├── Conflict                    the state forbids it (e.g. logging to a finished run)
     ├── IntegrityError              stored bytes do not match their recorded hash
+    ├── Unauthenticated             no, bad or expired credentials (HTTP 401)
+    ├── PermissionDenied            the caller's role, or the model's trust, forbids it (HTTP 403)
+    ├── RateLimited                 too many attempts; ``retry_after`` says when to try (HTTP 429)
     ├── UnsafePath (InvalidInput)   a name escapes its root (``..``, absolute, NUL)
     ├── StoreError                  a backend failed (database, filesystem, S3)
     │   └── StoreUnavailable        transient: locked, connection refused; safe to retry
@@ -52,6 +56,10 @@ class ParamConflict(InvalidInput):
     """A param was already logged on this run with another value (params are write-once)."""
 
 
+class LimitExceeded(InvalidInput):
+    """A value is over a configured limit (body size, name length, batch size, rows)."""
+
+
 class UnsafePath(InvalidInput):
     """A relative name escapes its root or contains forbidden characters."""
 
@@ -70,6 +78,22 @@ class Conflict(KeelError):
 
 class IntegrityError(KeelError):
     """Stored bytes do not match the hash recorded when they were written."""
+
+
+class Unauthenticated(KeelError):
+    """No credentials, or credentials that are wrong, expired or revoked."""
+
+
+class PermissionDenied(KeelError):
+    """The caller is known but not allowed: a role too low, or a model not marked trusted."""
+
+
+class RateLimited(KeelError):
+    """Too many attempts in a window; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StoreError(KeelError):
