@@ -1,0 +1,19 @@
+"""model releases: evaluations, gate decisions, approvals
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-22 19:30:00
+"""
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
