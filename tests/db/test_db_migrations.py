@@ -37,6 +37,14 @@ def test_first_connect_migrates_to_head(db_url: str) -> None:
     assert _versions(db_url) == [head_revision()]
 
 
+def test_head_revision_agrees_with_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    from keel.db._migrate import _alembic_config
+
+    assert head_revision() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
 def test_upgrade_applies_once_and_rerunning_is_a_no_op(db_url: str) -> None:
     engine = connect(db_url, migrate=False)
     assert current_revision(engine) is None
