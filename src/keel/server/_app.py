@@ -1,0 +1,49 @@
+"""The app factory: ``create_app()`` builds the FastAPI app of one server process.
+
+Middleware is pure ASGI (never ``BaseHTTPMiddleware``, which buffers and breaks streaming), from
+the outside in: host allowlist, CORS and security headers -> audit -> body limits. Errors become
+JSON in ``_errors``. Every route carries exactly one policy from ``_policy``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from keel.server._settings import ServerSettings
+from keel.server._state import ServerState, open_state
+
+
+def create_app(
+    settings: ServerSettings | None = None, *, state: ServerState | None = None
+) -> FastAPI:
+    """A new app. ``settings`` default to the ``KEEL_SERVER_*`` environment (what each
+    ``keel server`` worker uses); ``state`` reuses already-open stores (tests)."""
+    from keel import __version__
+    from keel.server import _errors
+    from keel.server._audit import AuditMiddleware
+    from keel.server._body import BodyLimitMiddleware
+    from keel.server._guard import GuardMiddleware
+    from keel.server.routes import ROUTERS, docs
+
+    settings = settings or ServerSettings()
+    state = state or open_state(settings)
+    app = FastAPI(
+        title="Keel",
+        version=__version__,
+        description="The Keel team server: tracking, artifacts, data, users and audit.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # The schema page is an ordinary public route (routes/docs.py); FastAPI still needs the
+        # URL to build links, and serves nothing itself.
+    )
+    app.state.keel = state
+    _errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.include_router(docs.router)
+    # add_middleware wraps: the last added is the outermost.
+    app.add_middleware(BodyLimitMiddleware, limits=state.limits)
+    app.add_middleware(AuditMiddleware, state=state)
+    app.add_middleware(GuardMiddleware, settings=settings)
+    return app

@@ -1,0 +1,12 @@
+"""One router per domain, all under ``/api/v1``. ``create_app`` mounts every router in
+``ROUTERS``; add a domain by appending its router here (one line)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from keel.server.routes import health
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+]
