@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 from fastapi import Depends, Request, params
 from starlette.concurrency import run_in_threadpool
 
+# FastAPI reads the annotations at runtime: Principal must be importable here (it is light).
+from keel.auth._records import Principal
 from keel.errors import PermissionDenied, Unauthenticated
 from keel.server._state import ServerState, get_state
 
 if TYPE_CHECKING:
-    from keel.auth import Principal, Role
+    from keel.auth._records import Role
 
 ProjectOf = Callable[[Request, ServerState], "str | Awaitable[str]"]
 
@@ -60,9 +62,9 @@ class Policy:
     def label(self) -> str:
         if self.kind != "project":
             return self.kind
-        from keel.auth import Role
+        from keel.auth._records import Role
 
-        return f"project:{Role(self.role).name.lower()}"
+        return f"project:{Role(self.role or Role.VIEWER).label}"
 
 
 def _marked(fn: Callable[..., Any], policy: Policy) -> params.Depends:
@@ -173,11 +175,9 @@ def project_role(role: Role, *, project: ProjectOf) -> params.Depends:
             name = await name
         have = await run_in_threadpool(state.auth.role_in, principal, name)
         if have is None or int(have) < needed:
-            from keel.auth import Role
+            from keel.auth._records import Role
 
-            raise PermissionDenied(
-                f"this needs the {Role(needed).name.lower()} role on project {name!r}"
-            )
+            raise PermissionDenied(f"this needs the {Role(needed).label} role on project {name!r}")
 
     return _marked(_project_role, Policy("project", needed))
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from keel.server.routes import health
+from keel.server.routes import admin, auth, health
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    auth.router,
+    admin.router,
 ]
