@@ -31,11 +31,13 @@ _LAZY: dict[str, str] = {
     "get_run": "keel.tracking",
     "Client": "keel.tracking",
     "autolog": "keel.tracking.autolog",
+    "PythonModel": "keel.models",
 }
-_SUBPACKAGES = {"data", "tracking", "artifacts", "db", "errors", "config", "testing"}
+_SUBPACKAGES = {"data", "models", "tracking", "artifacts", "db", "errors", "config", "testing"}
 
 __all__ = [
     "Client",
+    "PythonModel",
     "__version__",
     "active_run",
     "autolog",
@@ -57,6 +59,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from keel.models import PythonModel
     from keel.tracking import (
         Client,
         active_run,

@@ -1,0 +1,50 @@
+"""The environment a model needs: the Python it was logged with and the exact versions of the
+packages its flavour loads (plus the distribution of user code it names, when installed)."""
+
+from __future__ import annotations
+
+import functools
+import platform
+from collections.abc import Iterable
+from importlib import metadata
+
+from keel.models._records import ModelEnv
+
+# Always recorded: the inputs a model is fed are NumPy arrays or pandas frames.
+_BASE = ("numpy", "pandas")
+
+
+@functools.cache
+def _module_dists() -> dict[str, list[str]]:
+    return dict(metadata.packages_distributions())
+
+
+def dist_version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def distributions_of(modules: Iterable[str]) -> list[str]:
+    """Installed distributions providing the top-level packages of ``modules`` (user code that
+    is not installed, e.g. a script's module, has none)."""
+    found: list[str] = []
+    for module in modules:
+        top = module.split(".", 1)[0]
+        found.extend(_module_dists().get(top, []))
+    return found
+
+
+def capture(packages: Iterable[str], *, modules: Iterable[str] = ()) -> ModelEnv:
+    """A ``ModelEnv`` with the versions of ``packages`` (distribution names), the base
+    packages, and the distributions of ``modules``; packages not installed are left out."""
+    wanted = [*_BASE, *packages, *distributions_of(modules)]
+    versions: dict[str, str] = {}
+    for dist in wanted:
+        version = dist_version(dist)
+        if version is not None:
+            versions[dist] = version
+    return ModelEnv(
+        python_version=platform.python_version(), packages=dict(sorted(versions.items()))
+    )
