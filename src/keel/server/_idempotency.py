@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import random
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from blake3 import blake3
+from fastapi import Request
+from fastapi.responses import Response
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -30,15 +35,19 @@ from sqlalchemy import (
     String,
     Table,
     delete,
-    insert,
     select,
     update,
 )
-from sqlalchemy import exc as sa_exc
+from starlette.concurrency import run_in_threadpool
 
 from keel._time import now_ms
 from keel.db import metadata, transaction
-from keel.errors import InvalidInput, StoreUnavailable
+from keel.errors import InvalidInput, KeelError, StoreUnavailable
+from keel.server._errors import keel_error_response, status_of
+from keel.server._state import get_state
+
+if TYPE_CHECKING:
+    from keel.auth import Principal
 
 HEADER = "Idempotency-Key"
 TTL_MS = 24 * 3600 * 1000  # a day: longer than any client's retries
@@ -68,6 +77,17 @@ class Stored:
 
     status: int
     body: bytes
+
+
+def _insert_ignore(conn: Connection) -> Any:
+    """An INSERT that skips a row whose key exists (both dialects spell it ON CONFLICT)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(idempotency_keys).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(idempotency_keys).on_conflict_do_nothing()
 
 
 def check_key(value: str) -> str:
@@ -130,9 +150,14 @@ class IdempotencyStore:
                 "expires_ms": now + TTL_MS,
             }
             if row is None:
-                conn.execute(
-                    insert(idempotency_keys).values(principal=principal, key=key, **values)
+                # Two first tries racing: the loser inserts nothing and is told to retry.
+                claimed = conn.execute(
+                    _insert_ignore(conn).values(principal=principal, key=key, **values)
                 )
+                if claimed.rowcount == 0:
+                    raise StoreUnavailable(
+                        "a request with this Idempotency-Key is still being processed"
+                    )
             else:  # expired, or a claim abandoned by a dead process
                 conn.execute(
                     update(idempotency_keys)
@@ -141,12 +166,7 @@ class IdempotencyStore:
                 )
             return None
 
-        try:
-            result = transaction(self._engine, work)
-        except StoreUnavailable:
-            raise
-        except sa_exc.IntegrityError as exc:  # pragma: no cover - translated below normally
-            raise StoreUnavailable("a concurrent request claimed this key") from exc
+        result = transaction(self._engine, work)
         if random.random() < 0.01:
             self.expire()
         return result
@@ -185,3 +205,58 @@ class IdempotencyStore:
             ),
         )
         return int(result.rowcount or 0)
+
+
+_open_lock = threading.Lock()
+
+
+def _store_of(request: Request) -> IdempotencyStore:
+    app_state = request.app.state
+    store: IdempotencyStore | None = getattr(app_state, "keel_idempotency", None)
+    if store is None:
+        with _open_lock:
+            store = getattr(app_state, "keel_idempotency", None)
+            if store is None:
+                from keel.db import connect
+
+                store = IdempotencyStore(connect(get_state(request).tracking_uri))
+                app_state.keel_idempotency = store
+    return store
+
+
+async def idempotent(
+    request: Request, principal: Principal, raw: bytes, call: Callable[[], Response]
+) -> Response:
+    """Answer ``call()`` (run in a worker thread) once per ``Idempotency-Key``: a repeat of the
+    request gets the recorded answer, errors included, except transient (5xx) ones."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return await run_in_threadpool(call)
+    check_key(key)
+    store = _store_of(request)
+    who = f"user:{principal.user_id}"
+    digest = request_hash(request.method, request.url.path, raw)
+
+    def work() -> Response:
+        stored = store.claim(who, key, digest)
+        if stored is not None:
+            return Response(
+                stored.body,
+                status_code=stored.status,
+                media_type="application/json" if stored.body else None,
+                headers={"Idempotent-Replayed": "true"},
+            )
+        try:
+            response = call()
+        except KeelError as exc:
+            if status_of(exc) >= 500:
+                store.release(who, key)
+                raise
+            response = keel_error_response(exc)
+        except BaseException:
+            store.release(who, key)
+            raise
+        store.finish(who, key, response.status_code, bytes(response.body))
+        return response
+
+    return await run_in_threadpool(work)

@@ -1,5 +1,6 @@
 """Choosing the tracking store by URI, at the edge: ``open_store()`` is how the rest of Keel gets
-one. The URI is normalised once by ``keel.config``; SQL URLs get ``SqlTrackingStore``."""
+one. The URI is normalised once by ``keel.config``; SQL URLs get ``SqlTrackingStore``,
+``http(s)://`` URLs a team server's ``HttpTrackingStore`` (token from ``KEEL_TOKEN``)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ def open_store(uri: str | None = None) -> TrackingStore:
 
         return SqlTrackingStore(normal)
     if normal.startswith(("http:", "https:")):
-        raise ConfigError(
-            f"KEEL_TRACKING_URI: {normal!r} is a team server; the HTTP tracking client comes "
-            "later, use sqlite:///path or postgresql://… for now"
-        )
+        from keel.tracking._http import HttpTrackingStore
+
+        return HttpTrackingStore(normal)
     raise ConfigError(f"KEEL_TRACKING_URI: no tracking store for {normal!r}")
