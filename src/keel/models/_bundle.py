@@ -187,7 +187,7 @@ def save(
         options=options,
         signature=signature,
         input_example=example_name,
-        environment=_env.capture(flavor.packages, modules=flavor.modules(model)),
+        environment=_env.capture([*flavor.packages, *flavor.modules(model)]),
         latency_ms=latency,
         requires_trust=flavor.requires_trust,
     )

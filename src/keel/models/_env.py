@@ -10,7 +10,7 @@ from importlib import metadata
 
 from keel.models._records import ModelEnv
 
-# Always recorded: the inputs a model is fed are NumPy arrays or pandas frames.
+# Always recorded (import names): a model is fed NumPy arrays or pandas frames.
 _BASE = ("numpy", "pandas")
 
 
@@ -36,10 +36,12 @@ def distributions_of(modules: Iterable[str]) -> list[str]:
     return found
 
 
-def capture(packages: Iterable[str], *, modules: Iterable[str] = ()) -> ModelEnv:
-    """A ``ModelEnv`` with the versions of ``packages`` (distribution names), the base
-    packages, and the distributions of ``modules``; packages not installed are left out."""
-    wanted = [*_BASE, *packages, *distributions_of(modules)]
+def capture(modules: Iterable[str]) -> ModelEnv:
+    """A ``ModelEnv`` with the exact versions of the distributions that provide ``modules``
+    (import names: ``sklearn`` is recorded as ``scikit-learn``, ``xgboost`` as whichever
+    of ``xgboost``/``xgboost-cpu`` is installed) and of the base packages. Modules that no
+    installed distribution provides (a script's own module) are left out."""
+    wanted = distributions_of([*_BASE, *modules])
     versions: dict[str, str] = {}
     for dist in wanted:
         version = dist_version(dist)

@@ -9,7 +9,9 @@ flavour opens any of them. Inputs are checked against the signature on every cal
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,11 +41,13 @@ class LoadedModel:
         flavor: str,
         signature: Signature | None,
         version: ModelVersion | None,
-        folder: tempfile.TemporaryDirectory[str],
+        folder: Path,
         example: str | None,
     ) -> None:
         self._loaded = loaded
-        self._folder = folder  # removed when this object is garbage-collected
+        self._folder = folder
+        # The folder (PythonModel artifacts, the example) lives as long as this object.
+        self._cleanup = weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
         self._example = example
         self.uri = uri
         self.flavor = flavor
@@ -68,7 +72,17 @@ class LoadedModel:
         """The example stored with the model (a DataFrame or an array), or None."""
         if self._example is None:
             return None
-        return _bundle.read_example(Path(self._folder.name), self._example)
+        return _bundle.read_example(self._folder, self._example)
+
+    def close(self) -> None:
+        """Remove the model's local files now rather than when garbage-collected."""
+        self._cleanup()
+
+    def __enter__(self) -> LoadedModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _download(models: Models, files: Sequence[ModelFile], folder: Path) -> None:
@@ -91,12 +105,12 @@ def _open(
     files: Sequence[ModelFile],
     version: ModelVersion | None,
 ) -> LoadedModel:
-    folder = tempfile.TemporaryDirectory(prefix="keel-load-")
+    folder = Path(tempfile.mkdtemp(prefix="keel-load-"))
     try:
-        _download(models, files, Path(folder.name))
-        loaded = get(bundle.flavor).load(Path(folder.name), bundle.options)
+        _download(models, files, folder)
+        loaded = get(bundle.flavor).load(folder, bundle.options)
     except BaseException:
-        folder.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     return LoadedModel(
         loaded,

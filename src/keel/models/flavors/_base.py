@@ -37,7 +37,7 @@ class Loaded:
 
 class Flavor(abc.ABC):
     name: ClassVar[str]
-    packages: ClassVar[tuple[str, ...]]  # distributions recorded in the model's environment
+    packages: ClassVar[tuple[str, ...]]  # import names; their distributions are recorded
     requires_trust: ClassVar[bool] = False
 
     @abc.abstractmethod

@@ -23,7 +23,7 @@ def _plain(values: Any) -> list[Any]:
 
 class LightGBMFlavor(Flavor):
     name = "lightgbm"
-    packages = ("lightgbm", "scikit-learn")
+    packages = ("lightgbm", "sklearn")
 
     def accepts(self, model: Any) -> bool:
         return module_of(model).startswith("lightgbm") and (

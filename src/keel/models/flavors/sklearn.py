@@ -48,7 +48,7 @@ def _skops() -> Any:
 
 class SklearnFlavor(Flavor):
     name = "sklearn"
-    packages = ("scikit-learn", "skops", "scipy")
+    packages = ("sklearn", "skops", "scipy")
 
     def accepts(self, model: Any) -> bool:
         base = sys.modules.get("sklearn.base")

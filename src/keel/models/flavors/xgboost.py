@@ -21,7 +21,7 @@ def _xgb() -> Any:
 
 class XGBoostFlavor(Flavor):
     name = "xgboost"
-    packages = ("xgboost", "scikit-learn")
+    packages = ("xgboost", "sklearn")
 
     def accepts(self, model: Any) -> bool:
         return module_of(model).startswith("xgboost") and (
