@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from keel.server.routes import admin, auth, health
+from keel.server.routes import admin, artifacts, auth, health, tracking
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    tracking.router,
+    artifacts.router,
     auth.router,
     admin.router,
 ]
