@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hmac
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
@@ -81,6 +81,24 @@ def policies_of(dependencies: list[params.Depends]) -> list[Policy]:
         if isinstance(marker, Policy):
             found.append(marker)
     return found
+
+
+def route_table(routes: Sequence[Any]) -> list[tuple[str, frozenset[str], list[Policy]]]:
+    """``(path, methods, policies)`` of every route of an app (``app.routes``), with included
+    routers flattened and their prefixes and router-level dependencies applied."""
+    from fastapi import routing
+
+    table = []
+    for ctx in routing.iter_route_contexts(routes):
+        dependencies = getattr(ctx, "dependencies", None)
+        table.append(
+            (
+                str(ctx.path),
+                frozenset(ctx.methods or ()),
+                policies_of(list(dependencies)) if dependencies is not None else [],
+            )
+        )
+    return table
 
 
 def _address(request: Request) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -65,6 +65,8 @@ class KeelHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         set_nodelay(transport)
-        assert isinstance(transport, asyncio.Transport)
-        gathering = _GatheringTransport(transport, asyncio.get_running_loop())
+        # uvloop's transports quack like asyncio.Transport without subclassing it.
+        gathering = _GatheringTransport(
+            cast("asyncio.Transport", transport), asyncio.get_running_loop()
+        )
         super().connection_made(gathering)  # type: ignore[arg-type]

@@ -92,8 +92,9 @@ def store_uris(settings: ServerSettings) -> tuple[str, str]:
     return tracking, artifacts
 
 
-def open_state(settings: ServerSettings) -> ServerState:
-    """Open every store the server needs (migrating the database to the newest schema)."""
+def open_state(settings: ServerSettings, *, auth: AuthStore | None = None) -> ServerState:
+    """Open every store the server needs (migrating the database to the newest schema);
+    ``auth`` is an already-open auth store (tests pass one with cheap password hashing)."""
     from keel.artifacts import open_content_store
     from keel.auth import open_auth_store
     from keel.data import open_data_store
@@ -104,7 +105,7 @@ def open_state(settings: ServerSettings) -> ServerState:
         tracking=open_store(tracking_uri),
         content=open_content_store(artifacts_uri),
         data=open_data_store(tracking_uri),
-        auth=open_auth_store(tracking_uri),
+        auth=auth if auth is not None else open_auth_store(tracking_uri),
         limits=Limits.from_settings(settings),
         settings=settings,
         rate=RateLimiter(per_minute=settings.rate_per_minute),

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from keel.auth._records import Principal, Role, TokenInfo
 from keel.errors import NotFound, PermissionDenied
 from keel.server._policy import (
+    SCOPE_PRINCIPAL,
     SCOPE_RESOURCE,
     admin,
     authenticated,
@@ -109,6 +110,15 @@ class AuditVerifyOut(BaseModel):
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
+def _who(request: Request) -> dict[str, str | None]:
+    """``actor`` and ``address`` for the store's own audit record of the change."""
+    principal = request.scope.get(SCOPE_PRINCIPAL)
+    return {
+        "actor": principal.username if principal is not None else None,
+        "address": request.client.host if request.client else None,
+    }
+
+
 def _token_out(info: TokenInfo) -> TokenOut:
     return TokenOut.model_validate(info.to_dict())
 
@@ -135,7 +145,7 @@ def disable_user(username: str, request: Request, principal: Caller) -> UserOut:
     """Disable a user: their sessions and tokens stop working at once (global admins)."""
     if username.casefold() == principal.username.casefold():
         raise PermissionDenied("you cannot disable your own account")
-    user = get_state(request).auth.disable_user(username)
+    user = get_state(request).auth.disable_user(username, **_who(request))
     return UserOut.model_validate(user.to_dict())
 
 
@@ -166,7 +176,12 @@ def create_token(body: NewToken, request: Request, principal: Caller) -> NewToke
     request.scope[SCOPE_RESOURCE] = f"user:{owner}"
     expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
     secret, info = get_state(request).auth.create_token(
-        owner, name=body.name, role=role, projects=body.projects, expires_in=expires
+        owner,
+        name=body.name,
+        role=role,
+        projects=body.projects,
+        expires_in=expires,
+        **_who(request),
     )
     return NewTokenOut(token=secret, info=_token_out(info))
 
@@ -198,7 +213,7 @@ def revoke_token(token_id: int, request: Request, principal: Caller) -> TokenOut
             # Not "forbidden": whether someone else's token id exists is none of the caller's
             # business.
             raise NotFound(f"no token {token_id} of yours")
-    return _token_out(auth.revoke_token(token_id))
+    return _token_out(auth.revoke_token(token_id, **_who(request)))
 
 
 # -- project grants ---------------------------------------------------------------------
@@ -210,7 +225,7 @@ def revoke_token(token_id: int, request: Request, principal: Caller) -> TokenOut
 )
 def grant(project: str, username: str, body: Grant, request: Request) -> Done:
     """Give ``username`` a role on ``project`` (project admins and global admins)."""
-    get_state(request).auth.grant(project, username, Role.parse(body.role))
+    get_state(request).auth.grant(project, username, Role.parse(body.role), **_who(request))
     return Done()
 
 
@@ -220,7 +235,7 @@ def grant(project: str, username: str, body: Grant, request: Request) -> Done:
 )
 def revoke(project: str, username: str, request: Request) -> Done:
     """Take away ``username``'s role on ``project`` (project admins and global admins)."""
-    get_state(request).auth.revoke(project, username)
+    get_state(request).auth.revoke(project, username, **_who(request))
     return Done()
 
 

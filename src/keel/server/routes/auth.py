@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from keel._time import now_ms
 from keel.auth._records import Principal
+from keel.errors import InvalidInput, Unauthenticated
 from keel.server._policy import SCOPE_ACTOR, authenticated, current_principal, public
 from keel.server._state import ServerState, get_state
 
@@ -143,8 +144,14 @@ async def change_password(
     address = _address(request) or ""
 
     def work() -> None:
-        state.auth.login(principal.username, body.current_password, address=address)
-        state.auth.change_password(principal.username, body.new_password)
+        try:
+            state.auth.login(principal.username, body.current_password, address=address)
+        except Unauthenticated:
+            # The caller is signed in; what is wrong is this field, not their credentials.
+            raise InvalidInput("is not your current password", field="current_password") from None
+        state.auth.change_password(
+            principal.username, body.new_password, actor=principal.username, address=address
+        )
 
     await run_in_threadpool(work)
     _clear_cookie(response, request, state)
