@@ -184,6 +184,9 @@ class ArtifactBackend(abc.ABC):
         """Every published key inside the folder ``prefix`` ("" is the whole store), in no
         particular order. Incomplete writes are never listed."""
 
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
+        """Release connections (a server's backend holds a pool; the others nothing)."""
+
     @abc.abstractmethod
     def purge_incomplete(self, *, older_than_s: float, dry_run: bool = True) -> int:
         """Remove what crashed or abandoned writers left behind (temp files, incomplete

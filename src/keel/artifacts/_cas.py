@@ -512,13 +512,18 @@ class ContentStore:
 
 
 def open_backend(uri: str | None = None) -> ArtifactBackend:
-    """The backend for ``uri`` (a local path, ``file://…`` or ``s3://bucket/prefix``); None
-    means the configured ``artifacts_uri``. s3fs is imported only for ``s3://``."""
+    """The backend for ``uri`` (a local path, ``file://…``, ``s3://bucket/prefix``, or a team
+    server's ``http(s)://host:port``); None means the configured ``artifacts_uri``. s3fs is
+    imported only for ``s3://``, httpx only for a server."""
     from keel.config import get_settings, normalize_artifacts_uri
 
     if uri is not None and not (isinstance(uri, str) and uri.strip()):
         # An empty string would resolve to the working directory: never a store by accident.
         raise InvalidInput(f"expected a path or s3://bucket/prefix, got {uri!r}", field="uri")
+    if uri is not None and uri.lower().startswith(("http://", "https://")):
+        from keel.artifacts._http import HttpBackend  # a team server's store, through it
+
+        return HttpBackend(uri)
     resolved = get_settings().artifacts_uri if uri is None else normalize_artifacts_uri(uri)
     if resolved.startswith("s3://"):
         from keel.artifacts._s3 import S3Backend

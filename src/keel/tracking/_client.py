@@ -68,7 +68,10 @@ class Client:
         if self._content is None:
             from keel.artifacts import open_content_store
 
-            self._content = open_content_store(self.artifacts_uri)
+            tracking = self.tracking_uri or self._settings.tracking_uri
+            # A team server owns its artifact store: its clients reach it through the server.
+            remote = tracking.lower().startswith(("http://", "https://"))
+            self._content = open_content_store(tracking if remote else self.artifacts_uri)
         return self._content
 
     @property
@@ -444,3 +447,5 @@ class Client:
         finally:
             if self._store is not None:
                 self._store.close()
+            if self._content is not None:
+                self._content.backend.close()
