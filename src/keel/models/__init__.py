@@ -220,7 +220,46 @@ _LAZY: dict[str, str] = {
 
 # --- release (MODELS-RELEASE: evaluation, gates, promotion, cards) ------------------------------
 # Names added here by the release work; this block is theirs to edit.
-_LAZY.update({})
+_LAZY.update(
+    {
+        "Approval": "keel.models._release",
+        "EvaluationResult": "keel.models._release",
+        "GateResult": "keel.models._release",
+        "GateSpec": "keel.models._release",
+        "PromotionDecision": "keel.models._release",
+        "approvals": "keel.models._release",
+        "approve": "keel.models._release",
+        "card": "keel.models._release",
+        "check_gates": "keel.models._release",
+        "decisions": "keel.models._release",
+        "evaluate": "keel.models._release",
+        "evaluations": "keel.models._release",
+        "load_gates": "keel.models._release",
+        "promote": "keel.models._release",
+        "set_card": "keel.models._release",
+        "write_card": "keel.models._release",
+        "ModelCard": "keel.models._card",
+    }
+)
+__all__ += [
+    "Approval",
+    "EvaluationResult",
+    "GateResult",
+    "GateSpec",
+    "ModelCard",
+    "PromotionDecision",
+    "approvals",
+    "approve",
+    "card",
+    "check_gates",
+    "decisions",
+    "evaluate",
+    "evaluations",
+    "load_gates",
+    "promote",
+    "set_card",
+    "write_card",
+]
 # --- end release ---------------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ _MAX_NAME = 250
 
 def _dumps(value: Any) -> str:
     """JSON with non-finite floats as null (JSON has no NaN)."""
-    return json.dumps(_clean(value), sort_keys=True, allow_nan=False)
+    return json.dumps(_clean(value), allow_nan=False)
 
 
 def _clean(value: Any) -> Any:
