@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.models._records import (
@@ -54,7 +55,9 @@ __all__ = [
     "VersionStatus",
     "default",
     "delete_alias",
+    "export_model",
     "get_version",
+    "import_model",
     "infer_signature",
     "lineage",
     "list_models",
@@ -196,6 +199,28 @@ def mark_trusted(name: str, version: int, *, reason: str, trusted: bool = True) 
     """Allow (or, with ``trusted=False``, forbid again) loading a version whose files run code
     (pickle). An admin's decision: the server restricts it to admins."""
     return default().mark_trusted(name, version, reason=reason, trusted=trusted)
+
+
+def export_model(uri: str, dest: str | Path) -> Path:
+    """Pack a version's files (each verified) into a ``.tar.gz`` at ``dest``."""
+    from keel.models._exchange import export_model as _export
+
+    return _export(default(), uri, dest)
+
+
+def import_model(
+    archive: str | Path,
+    name: str,
+    *,
+    trusted: bool = False,
+    description: str = "",
+    tags: Mapping[str, object] | None = None,
+) -> ModelVersion:
+    """Register the model in ``archive`` (from ``export_model``) as the next version of
+    ``name``; the archive is unpacked by Keel's one safe extractor."""
+    from keel.models._exchange import import_model as _import
+
+    return _import(default(), archive, name, trusted=trusted, description=description, tags=tags)
 
 
 def lineage(uri: str) -> Lineage:

@@ -85,7 +85,7 @@ class LoadedModel:
         self.close()
 
 
-def _download(models: Models, files: Sequence[ModelFile], folder: Path) -> None:
+def download(models: Models, files: Sequence[ModelFile], folder: Path) -> None:
     """Fetch every file, each verified against its recorded digest and size before anything
     is opened (``ContentStore.get_file`` renames into place only after the hash matched)."""
     from keel.artifacts import safe_relpath
@@ -107,7 +107,7 @@ def _open(
 ) -> LoadedModel:
     folder = Path(tempfile.mkdtemp(prefix="keel-load-"))
     try:
-        _download(models, files, folder)
+        download(models, files, folder)
         loaded = get(bundle.flavor).load(folder, bundle.options)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

@@ -42,3 +42,41 @@ class Scaler(keel.PythonModel):
 
     def predict(self, model_input: Any) -> Any:
         return np.asarray(model_input["x"], dtype=float) * self.factor + self.offset
+
+
+MARKER_ENV = "KEEL_TEST_MARKER"
+
+
+class Payload:
+    """Unpickling this creates the folder named by its ``marker`` (a stand-in for any code)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        import os
+
+        return (os.mkdir, (self.marker,))
+
+    def predict(self, x: Any) -> Any:
+        return x
+
+
+class Snitch:
+    """A plain object that records (in ``KEEL_TEST_MARKER``) if it is ever rebuilt."""
+
+    def __init__(self) -> None:
+        self.value = 1
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import os
+
+        Path(os.environ[MARKER_ENV]).write_text("constructed")
+        self.__dict__.update(state)
+
+
+class Echo:
+    """Picklable by reference (module-level): ``predict`` returns its input doubled."""
+
+    def predict(self, x: Any) -> Any:
+        return np.asarray(x) * 2
