@@ -126,6 +126,11 @@ def record(row: Any) -> AuditRecord:
     return AuditRecord(hash=row.hash, **_fields(row))
 
 
+def get(conn: Connection, record_id: int) -> AuditRecord | None:
+    row = conn.execute(select(audit_log).where(audit_log.c.id == record_id)).first()
+    return None if row is None else record(row)
+
+
 def verify(conn: Connection) -> AuditVerification:
     """Walk the chain up to the head read at the start (later appends are not judged)."""
     head = conn.execute(

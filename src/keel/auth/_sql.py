@@ -524,6 +524,11 @@ class AuthStore(SqlStore):
         result: AuditVerification = self._read(_audit.verify)
         return result
 
+    def audit_record(self, record_id: int) -> AuditRecord | None:
+        """One record by id (None if there is none, e.g. it was deleted)."""
+        found: AuditRecord | None = self._read(lambda conn: _audit.get(conn, record_id))
+        return found
+
     def audit_search(
         self,
         *,
