@@ -90,3 +90,25 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def keepalive_latencies_ms(port: int, path: str, *, n: int = 100) -> list[float]:
+    """Milliseconds of ``n`` sequential GETs on one keep-alive connection (the first, which
+    pays for connecting, is not counted)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    out = []
+    try:
+        for i in range(n + 1):
+            t0 = time.perf_counter()
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, response.status
+            assert response.getheader("connection", "").lower() != "close"
+            if i:
+                out.append((time.perf_counter() - t0) * 1000)
+    finally:
+        conn.close()
+    return out
