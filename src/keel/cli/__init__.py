@@ -7,7 +7,19 @@ import sys
 
 import typer
 
-from keel.cli import _artifacts, _audit, _data, _db, _gc, _init, _projects, _runs, _tokens, _users
+from keel.cli import (
+    _artifacts,
+    _audit,
+    _data,
+    _db,
+    _gc,
+    _init,
+    _models,
+    _projects,
+    _runs,
+    _tokens,
+    _users,
+)
 from keel.cli._output import fail
 from keel.errors import KeelError
 
@@ -25,6 +37,7 @@ app.add_typer(_db.app, name="db")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_artifacts.app, name="artifacts")
 app.add_typer(_data.app, name="data")
+app.add_typer(_models.app, name="models")
 app.add_typer(_users.app, name="users")
 app.add_typer(_tokens.app, name="tokens")
 app.add_typer(_projects.app, name="projects")
