@@ -1,0 +1,135 @@
+"""``keel server`` as a real subprocess: PostgreSQL, two workers, admin bootstrap, users and
+tokens over HTTP, and the one-connection latency check against the multi-worker server."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from server_support import free_port, keepalive_latencies_ms, strong_password
+
+KEEL = str(Path(sys.executable).with_name("keel"))
+
+
+@contextmanager
+def keel_server(
+    args: list[str], *, home: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    log = home / f"server-{port}.log"
+    full_env = {**os.environ, "KEEL_HOME": str(home / ".keel"), **(env or {})}
+    for var in ("KEEL_TRACKING_URI", "KEEL_ARTIFACTS_URI", "KEEL_TOKEN"):
+        full_env.pop(var, None)
+    (home / ".keel").mkdir(exist_ok=True)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [KEEL, "server", "--port", str(port), "--log-level", "warning", *args],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"keel server exited: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"keel server did not start: {log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        yield url, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.mark.services
+def test_keel_server_on_postgresql_with_two_workers(pg_url: str, tmp_path: Path) -> None:
+    password = "Cli-Tests-Root-Passphrase-42"
+    args = [
+        "--workers",
+        "2",
+        "--tracking-uri",
+        pg_url,
+        "--artifact-uri",
+        str(tmp_path / "artifacts"),
+    ]
+    with keel_server(args, home=tmp_path, env={"KEEL_ADMIN_PASSWORD": password}) as (url, log):
+        with httpx.Client(base_url=url, timeout=30) as client:
+            login = client.post(
+                "/api/v1/auth/login", json={"username": "admin", "password": password}
+            )
+            assert login.status_code == 200, login.text
+            csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+            made = client.post(
+                "/api/v1/users",
+                json={"username": "ivan", "password": strong_password()},
+                headers=csrf,
+            )
+            assert made.status_code == 201, made.text
+            token = client.post(
+                "/api/v1/tokens",
+                json={"name": "laptop", "role": "editor", "username": "ivan"},
+                headers=csrf,
+            )
+            assert token.status_code == 201, token.text
+            secret = token.json()["token"]
+        # A fresh client, no cookie: the token alone, answered by whichever worker.
+        for _ in range(4):
+            me = httpx.get(f"{url}/api/v1/auth/me", headers={"Authorization": f"Bearer {secret}"})
+            assert me.status_code == 200 and me.json()["username"] == "ivan"
+        times = keepalive_latencies_ms(int(url.rsplit(":", 1)[1]), "/api/v1/health", n=100)
+        assert statistics.median(times) < 10, sorted(times)
+    output = log.read_text()
+    assert password not in output and secret not in output
+    assert "admin account created" not in output  # the password was given, not generated
+
+
+def test_first_start_prints_a_generated_admin_password_once(tmp_path: Path) -> None:
+    args = [
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'meta.db'}",
+        "--artifact-uri",
+        str(tmp_path / "artifacts"),
+    ]
+    with keel_server(args, home=tmp_path) as (url, log):
+        pass
+    text = log.read_text()
+    assert "Keel admin account created" in text
+    generated = text.split("password:", 1)[1].split()[0]
+    with keel_server(args, home=tmp_path) as (url, log2):
+        r = httpx.post(
+            f"{url}/api/v1/auth/login", json={"username": "admin", "password": generated}
+        )
+        assert r.status_code == 200, r.text
+    assert "admin account created" not in log2.read_text()
+
+
+def test_refuses_a_non_loopback_bind_without_allow_remote(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [KEEL, "server", "--host", "0.0.0.0", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "KEEL_HOME": str(tmp_path / ".keel")},
+        check=False,
+    )
+    assert r.returncode == 1
+    assert "--allow-remote" in r.stderr
