@@ -17,6 +17,7 @@ from keel.cli import (
     _models,
     _projects,
     _runs,
+    _server,
     _tokens,
     _users,
 )
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.command("init")(_init.init)
 app.command("gc")(_gc.gc)
+app.command("server")(_server.server)
 app.add_typer(_db.app, name="db")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_artifacts.app, name="artifacts")
