@@ -206,3 +206,16 @@ def clean_tracking(remote: Remote) -> None:
         conn.execute(sa.text(f"TRUNCATE TABLE {', '.join(names)} CASCADE"))
     # The store caches projects (they are never deleted, except here): forget them too.
     remote.server.app.state.keel.tracking._projects.clear()
+
+
+@pytest.fixture(scope="module")
+def server_process(remote_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server in a process of its own (uvicorn), on the session's database; its URL."""
+    base = tmp_path_factory.mktemp("server-process")
+    proc, url = start_server(
+        db_url=remote_db, artifacts=base / "artifacts", log_path=base / "server.log"
+    )
+    try:
+        yield url
+    finally:
+        stop_server(proc)
