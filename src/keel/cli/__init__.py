@@ -10,6 +10,7 @@ import typer
 from keel.cli import (
     _artifacts,
     _audit,
+    _ci,
     _data,
     _db,
     _gc,
@@ -44,6 +45,7 @@ app.add_typer(_users.app, name="users")
 app.add_typer(_tokens.app, name="tokens")
 app.add_typer(_projects.app, name="projects")
 app.add_typer(_audit.app, name="audit")
+app.add_typer(_ci.app, name="ci")
 
 
 def main() -> None:

@@ -1,0 +1,79 @@
+"""`keel models promote | approve | decisions | card` end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import keel.models
+from conftest import World, register
+from keel.cli import app
+from keel.errors import PermissionDenied
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def gated(world: World, keel_home: Path) -> int:
+    (keel_home.parent / "keel.toml").write_text(
+        f'[keel]\nproject = "churn"\n\n[gates]\ndataset = "{world.ref}"\ntarget = "churned"\n\n'
+        '[gates.champion]\nmetrics = { roc_auc = ">= 0.8" }\napprovals = 1\n'
+    )
+    return register(world, ["a", "b"], author="alice")
+
+
+def test_promote_fails_without_approval_then_passes(gated: int) -> None:
+    v = str(gated)
+    refused = runner.invoke(app, ["models", "promote", "churn", v, "--to", "champion"])
+    assert refused.exit_code == 1
+    assert "Not promoted" in refused.output and "approvals" in refused.output
+    own = runner.invoke(app, ["models", "approve", "churn", v, "--as", "alice"])
+    assert own.exit_code == 1 and isinstance(own.exception, PermissionDenied)
+    assert keel.models.approvals("churn", gated) == []
+    ok = runner.invoke(app, ["models", "approve", "churn", v, "--as", "bob", "-m", "fine"])
+    assert ok.exit_code == 0 and "Approved churn v1 as bob" in ok.output
+    moved = runner.invoke(app, ["models", "promote", "churn", v, "--to", "champion", "--json"])
+    assert moved.exit_code == 0, moved.output
+    body = json.loads(moved.output)
+    assert body["moved"] and {g["kind"] for g in body["gates"]} == {"metric", "approvals"}
+    assert keel.models.get_version("churn", "champion").version == gated
+    listing = json.loads(runner.invoke(app, ["models", "decisions", "churn", "--json"]).output)
+    assert [d["moved"] for d in listing] == [True, False]
+    assert "Decisions: churn" in runner.invoke(app, ["models", "decisions", "churn"]).output
+
+
+def test_override_needs_a_reason_and_records_it(gated: int) -> None:
+    v = str(gated)
+    no_reason = runner.invoke(app, ["models", "promote", "churn", v, "--override"])
+    assert no_reason.exit_code == 1
+    forced = runner.invoke(
+        app, ["models", "promote", "churn", v, "--override", "--reason", "hotfix", "--as", "dana"]
+    )
+    assert forced.exit_code == 0, forced.output
+    assert "Overridden" in forced.output and "hotfix" in forced.output
+    (decision,) = keel.models.decisions("churn", gated)
+    assert decision.override_reason == "hotfix" and decision.actor == "dana" and decision.moved
+
+
+def test_card_command_sets_fields_and_writes_both_formats(gated: int, tmp_path: Path) -> None:
+    out = tmp_path / "cards"
+    result = runner.invoke(
+        app,
+        ["models", "card", f"churn/{gated}", "--out", str(out), "--set",
+         "intended_use=Rank accounts <b>weekly</b>", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    files = [Path(p) for p in json.loads(result.output)["files"]]
+    assert [p.suffix for p in files] == [".md", ".html"]
+    html = files[1].read_text()
+    assert "Rank accounts &lt;b&gt;weekly&lt;/b&gt;" in html
+    only_md = runner.invoke(app, ["models", "card", f"churn/{gated}", "--out", str(out),
+                                  "--format", "md"])  # fmt: skip
+    assert only_md.exit_code == 0 and only_md.output.count("Wrote") == 1
+    bad = runner.invoke(app, ["models", "card", f"churn/{gated}", "--format", "pdf"])
+    assert bad.exit_code == 1
+    bad_field = runner.invoke(app, ["models", "card", f"churn/{gated}", "--set", "colour=blue"])
+    assert bad_field.exit_code != 0
