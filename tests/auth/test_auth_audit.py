@@ -140,6 +140,9 @@ def test_search_filters(store: AuthStore, clock: Clock) -> None:
     assert [r.id for r in both] == [8, 2]  # bob is i = 1, 4, 7, 10; p1 is odd i; id = i + 1
     with pytest.raises(InvalidInput):
         store.audit_search(limit=0)
+    with pytest.raises(InvalidInput) as info:
+        store.audit_search(resource="project:\x00")
+    assert info.value.field == "resource"
 
 
 @pytest.mark.parametrize(
@@ -148,7 +151,8 @@ def test_search_filters(store: AuthStore, clock: Clock) -> None:
         ({"action": ""}, "action"),
         ({"action": "x" * 101}, "action"),
         ({"outcome": ""}, "outcome"),
-        ({"address": "x" * 101}, "address"),
+        ({"outcome": "x" * 33}, "outcome"),
+        ({"actor": 5}, "actor"),
         ({"detail": {"f": object()}}, "detail"),
         ({"detail": {"f": float("nan")}}, "detail"),
         ({"detail": {"big": "x" * 20_000}}, "detail"),
@@ -169,6 +173,20 @@ def test_bad_records_name_the_field_and_append_nothing(
         store.audit(**(args | kwargs))  # type: ignore[arg-type]
     assert info.value.field == field
     assert store.audit_verify().checked == 0
+
+
+def test_client_supplied_text_is_kept_printable_and_bounded(db_url: str, store: AuthStore) -> None:
+    record = store.audit(
+        actor="bob",
+        action="http.request",
+        resource="/api/v1/runs/%00\x00\x1b[2J" + "x" * 2000,
+        address="\x00" * 150,
+        outcome="ok",
+    )
+    assert record.resource.startswith("/api/v1/runs/%00??[2J") and record.resource.isprintable()
+    assert len(record.resource) == 1000 and record.resource.endswith("…")
+    assert record.address == "?" * 99 + "…"
+    assert store.audit_verify().ok
 
 
 APPENDER = r"""

@@ -85,6 +85,8 @@ def test_token_format_lookup_and_listing(store: AuthStore, clock: Clock, alice: 
         lambda t: "keel_000000000000_" + t[18:],  # right secret, unknown lookup id
         lambda t: "",
         lambda t: t + "x",
+        lambda t: t[:6] + "\x00" + t[7:],  # NUL in the lookup id (PostgreSQL text has none)
+        lambda t: t.upper(),
     ],
 )
 def test_tampered_tokens_are_refused(store: AuthStore, alice: str, mangle) -> None:  # type: ignore[no-untyped-def]

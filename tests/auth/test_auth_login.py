@@ -132,3 +132,11 @@ def test_password_change_clears_the_lockout(store: AuthStore) -> None:
         _fails(store, "alice", "wrong password!!", "a")
     store.change_password("alice", "a brand new passphrase", actor="admin")
     store.login("alice", "a brand new passphrase", address="b")
+
+
+def test_attempted_usernames_are_recorded_printable(store: AuthStore) -> None:
+    _fails(store, "\x1b[2Jevil\x00[bold]" + "x" * 300, "wrong password!!", "a")
+    [record] = store.audit_search(action="login")
+    assert record.actor is None
+    assert record.resource.startswith("user:?[2jevil?[bold]") and len(record.resource) <= 69
+    assert record.detail["username"].isprintable()

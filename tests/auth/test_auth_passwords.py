@@ -121,3 +121,13 @@ def test_no_secret_is_stored_in_the_clear(tmp_path: Path) -> None:
     secret_part = token.split("_", 2)[2]
     assert secret_part.encode() not in raw
     assert session.csrf_token.encode() in raw  # stored as is: useless without the cookie
+
+
+def test_passwords_are_compared_in_nfc(store: AuthStore) -> None:
+    composed = "caf\u00e9 au lait, s'il vous pla\u00eet"
+    decomposed = "cafe\u0301 au lait, s'il vous plai\u0302t"
+    assert composed != decomposed
+    store.create_user("zoe", composed)
+    store.login("zoe", decomposed, address="a")
+    with pytest.raises(Unauthenticated):
+        store.login("zoe", composed.replace("\u00e9", "e"), address="a")

@@ -183,6 +183,10 @@ def test_audit_verify_and_search(on_db: str) -> None:
         == "user.create"
     )
     assert "project.create" in invoke("audit", "search", "--user", found[0]["actor"])
+    _store().audit(
+        actor=None, action="login", resource="user:[red]x[/red]", address=None, outcome="denied"
+    )
+    assert "user:[red]x[/red]" in invoke("audit", "search", "--action", "login")
     bad = keel_cmd("audit", "search", "--since", "yesterday")
     assert bad.returncode == 1 and "since" in bad.stderr
     store = _store()

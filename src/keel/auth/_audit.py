@@ -44,13 +44,19 @@ def chain_hash(previous: str, fields: Mapping[str, Any]) -> str:
 
 
 def _text(value: object, field: str, *, optional: bool = False) -> str | None:
+    """A text field of a record. ``action`` and ``outcome`` are chosen by code and must fit;
+    the others may carry what a client sent (a request path, an address), so they are kept
+    rather than refused: control characters become ``?`` (PostgreSQL text cannot hold NUL, a
+    log should not carry terminal escapes) and an overlong value is cut, marked with ``…``."""
     if value is None and optional:
         return None
-    if not isinstance(value, str) or (not value and field != "resource"):
+    if not isinstance(value, str) or (not value and field in ("action", "outcome")):
         raise InvalidInput("must be a non-empty string", field=field)
-    if len(value) > _LIMITS[field]:
-        raise InvalidInput(f"longer than {_LIMITS[field]} characters", field=field)
-    return value
+    limit = _LIMITS[field]
+    if field in ("action", "outcome") and len(value) > limit:
+        raise InvalidInput(f"longer than {limit} characters", field=field)
+    value = "".join(c if c.isprintable() else "?" for c in value)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def _detail(detail: Mapping[str, object] | None) -> tuple[dict[str, Any], str]:

@@ -42,8 +42,11 @@ def username(value: object, field: str = "username") -> tuple[str, str]:
 
 def username_key(value: str) -> str:
     """The comparison key of a username-like string, for counters and lookups of names that
-    may not be valid usernames at all (a failed login with garbage still gets counted)."""
-    return unicodedata.normalize("NFC", value.strip()).casefold()[:200]
+    may not be valid usernames at all (a failed login with garbage still gets counted).
+    Control characters become ``?``: PostgreSQL text cannot hold NUL, and logs should not
+    carry terminal escapes."""
+    folded = unicodedata.normalize("NFC", value.strip()).casefold()[:200]
+    return "".join(c if c.isprintable() else "?" for c in folded)
 
 
 def project(value: object, field: str = "project") -> str:

@@ -55,8 +55,14 @@ def _hasher(params: HashParams) -> PasswordHasher:
     )
 
 
+def _normal(password: str) -> str:
+    # The same passphrase typed on another system may arrive decomposed (macOS input gives NFD);
+    # NFC before hashing makes both spellings one password, as NIST SP 800-63B advises.
+    return unicodedata.normalize("NFC", password)
+
+
 def hash_password(password: str, params: HashParams) -> str:
-    return _hasher(params).hash(password)
+    return _hasher(params).hash(_normal(password))
 
 
 def verify(stored: str, password: str, params: HashParams) -> tuple[bool, str | None]:
@@ -65,6 +71,7 @@ def verify(stored: str, password: str, params: HashParams) -> tuple[bool, str | 
     from argon2.exceptions import InvalidHashError, VerificationError
 
     hasher = _hasher(params)
+    password = _normal(password)
     try:
         hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

@@ -274,8 +274,9 @@ class AuthStore(SqlStore):
         outcome: str,
         detail: Mapping[str, object],
     ) -> None:
-        # The attempted name is recorded as typed (bounded) in the detail; the actor column
-        # holds it only when it is a well-formed username.
+        # The attempted name (its key: bounded, control characters replaced) is recorded in
+        # the detail; the actor column holds it only when it is a well-formed username.
+        shown = key[:64]
         try:
             actor: str | None = _names.username(key)[0]
         except InvalidInput:
@@ -285,10 +286,10 @@ class AuthStore(SqlStore):
             ts_ms=self._now(),
             actor=actor,
             action="login",
-            resource=f"user:{key[:64]}",
+            resource=f"user:{shown}",
             address=None if address is None else address[:100],
             outcome=outcome,
-            detail={**detail, "username": key[:64]},
+            detail={**detail, "username": shown},
         )
 
     def create_session(self, principal: Principal) -> SessionSecret:
@@ -542,6 +543,9 @@ class AuthStore(SqlStore):
         """Records newest first; ``resource``/``action`` ending in ``*`` match as prefixes."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
             raise InvalidInput("must be an integer from 1 to 100000", field="limit")
+        for field, value in (("user", user), ("resource", resource), ("action", action)):
+            if value is not None and (not isinstance(value, str) or "\x00" in value):
+                raise InvalidInput("must be a string without NUL", field=field)
         found: list[AuditRecord] = self._read(
             lambda conn: _audit.search(
                 conn,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from typing import Any
 
@@ -24,6 +25,7 @@ from keel.errors import NotFound, Unauthenticated
 TOKEN_PREFIX = "keel_"  # noqa: S105 - a visible marker, not a secret
 _LOOKUP_HEX = 12  # 48 random bits: unique in practice, and a collision only means a retry
 LAST_USED_EVERY_MS = 60_000
+_TOKEN_SHAPE = re.compile(rf"{TOKEN_PREFIX}([0-9a-f]{{{_LOOKUP_HEX}}})_[A-Za-z0-9_-]{{20,100}}")
 _SESSION_BAD = "session expired or unknown; log in again"
 _TOKEN_BAD = "invalid, expired or revoked API token"  # noqa: S105 - a message
 
@@ -158,14 +160,12 @@ def list_tokens(conn: Connection, user_key: str | None) -> list[TokenInfo]:
 
 def parse_lookup(plaintext: object) -> str:
     """The lookup id inside ``keel_<lookup>_<secret>``; ``Unauthenticated`` if malformed."""
-    if (
-        not isinstance(plaintext, str)
-        or len(plaintext) > 200
-        or not plaintext.startswith(TOKEN_PREFIX)
-        or plaintext[len(TOKEN_PREFIX) + _LOOKUP_HEX : len(TOKEN_PREFIX) + _LOOKUP_HEX + 1] != "_"
-    ):
+    if not isinstance(plaintext, str) or len(plaintext) > 200:
         raise Unauthenticated(_TOKEN_BAD)
-    return plaintext[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + _LOOKUP_HEX]
+    match = _TOKEN_SHAPE.fullmatch(plaintext)
+    if match is None:
+        raise Unauthenticated(_TOKEN_BAD)
+    return match[1]
 
 
 def check_token(conn: Connection, plaintext: str, *, now_ms: int) -> tuple[Principal, bool]:

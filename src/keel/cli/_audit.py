@@ -39,19 +39,15 @@ def parse_time(text: str, *, field: str) -> int:
 
 
 def _row(record: AuditRecord) -> list[object]:
+    from rich.markup import escape
+
     from keel._time import format_ms
 
     detail = ", ".join(f"{k}={v}" for k, v in sorted(record.detail.items()))
-    return [
-        record.id,
-        format_ms(record.ts_ms),
-        record.actor,
-        record.action,
-        record.resource,
-        record.outcome,
-        record.address,
-        detail,
-    ]
+    # Records hold text from anyone who can reach the server (a login's username): printed as
+    # plain text, never as Rich markup.
+    texts = [record.actor, record.action, record.resource, record.outcome, record.address, detail]
+    return [record.id, format_ms(record.ts_ms), *(None if t is None else escape(t) for t in texts)]
 
 
 _COLUMNS = ["id", "time", "actor", "action", "resource", "outcome", "address", "detail"]

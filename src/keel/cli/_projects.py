@@ -46,7 +46,7 @@ def create(
         print_json({"name": project.name, "id": project.id, "owner": owner})
     else:
         suffix = f"; {owner} is its maintainer" if owner else ""
-        console.print(f"Created project [bold]{project.name}[/]{suffix}.")
+        console.print(f"Created project {project.name}{suffix}.", markup=False)
 
 
 @app.command("grant")
@@ -64,7 +64,7 @@ def grant(
     if json:
         print_json({"project": project, "username": username, "role": level.label})
     else:
-        console.print(f"{username} is now {level.label} on {project}.")
+        console.print(f"{username} is now {level.label} on {project}.", markup=False)
 
 
 @app.command("revoke")
@@ -74,7 +74,7 @@ def revoke(project: str, username: str, json: JsonOpt = False) -> None:
     if json:
         print_json({"project": project, "username": username, "role": None})
     else:
-        console.print(f"{username} has no role on {project} any more.")
+        console.print(f"{username} has no role on {project} any more.", markup=False)
 
 
 @app.command("members")
