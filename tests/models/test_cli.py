@@ -33,7 +33,7 @@ def test_models_commands(numeric: tuple[pd.DataFrame, pd.Series], helpers_path: 
         keel.log_input("churn@v3")
         keel.log_params({"C": 1})
         keel.models.log(LogisticRegression().fit(x, y), "churn", signature_from=x)
-    keel.models.log(Echo(), "echo", flavor="pickle", trusted=True)
+    keel.models.log(Echo(), "echo", flavor="pickle", trusted=True, signature_from=x)
 
     listing = json.loads(invoke("models", "ls", "--json"))
     assert [m["name"] for m in listing] == ["churn", "echo"]

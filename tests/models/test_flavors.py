@@ -155,3 +155,57 @@ def test_an_unknown_type_gets_no_silent_pickle() -> None:
         keel.models.log(Opaque(), "opaque")
     with pytest.raises(keel.errors.NotFound):
         keel.models.get_version("opaque", 1)
+
+
+def test_a_model_needs_a_signature_source(numeric: tuple[pd.DataFrame, pd.Series]) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    x, y = numeric
+    with pytest.raises(keel.errors.InvalidInput) as err:
+        keel.models.log(LinearRegression().fit(x, y), "lin")
+    assert err.value.field == "signature_from"
+    mv = keel.models.log(LinearRegression().fit(x, y), "lin", input_example=x.iloc[:3])
+    assert isinstance(mv, ModelVersion) and mv.signature is not None
+    assert [c.name for c in mv.signature.inputs] == ["tenure", "charges"]
+
+
+def test_a_transformer_predicts_with_transform(numeric: tuple[pd.DataFrame, pd.Series]) -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, _ = numeric
+    model = make_pipeline(StandardScaler(), PCA(n_components=1)).fit(x)
+    keel.models.log(model, "embed", signature_from=x)
+    np.testing.assert_allclose(keel.models.load("embed/1").predict(x), model.transform(x))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        "sklearn.ensemble:GradientBoostingClassifier",
+        "sklearn.ensemble:HistGradientBoostingClassifier",
+        "sklearn.ensemble:ExtraTreesRegressor",
+        "sklearn.neighbors:KNeighborsClassifier",
+        "sklearn.svm:SVC",
+        "sklearn.linear_model:Ridge",
+        "sklearn.naive_bayes:GaussianNB",
+        "sklearn.neural_network:MLPClassifier",
+        "sklearn.calibration:CalibratedClassifierCV",
+        "sklearn.gaussian_process:GaussianProcessRegressor",
+    ],
+)
+def test_common_estimators_load_with_keels_trusted_types(
+    make: str, numeric: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    import importlib
+    import warnings
+
+    module, _, cls = make.partition(":")
+    x, y = numeric
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence warnings of tiny fits are not the point
+        model = getattr(importlib.import_module(module), cls)().fit(x, y)
+    name = cls.lower()
+    keel.models.log(model, name, signature_from=x)
+    np.testing.assert_allclose(keel.models.load(f"{name}/1").predict(x), model.predict(x))

@@ -46,7 +46,9 @@ def test_a_trusted_pickle_loads_only_after_an_admin_marks_it(
     from keel_test_nets import Payload
 
     marker = tmp_path / "pwned"
-    mv = keel.models.log(Payload(str(marker)), "evil", flavor="pickle", trusted=True)
+    mv = keel.models.log(
+        Payload(str(marker)), "evil", flavor="pickle", trusted=True, signature_from=np.ones((2, 2))
+    )
     assert isinstance(mv, keel.models.ModelVersion)
     assert (mv.requires_trust, mv.trusted) == (True, False)
     with pytest.raises(PermissionDenied, match="keel models trust evil 1"):

@@ -198,4 +198,7 @@ def save(
 def _in_memory(model: Any, flavor: Flavor) -> Loaded:
     from keel.models.flavors._base import proba_of
 
-    return Loaded(raw=model, predict=model.predict, predict_proba=proba_of(model))
+    predict = getattr(model, "predict", None)
+    if not callable(predict):
+        raise InvalidInput(f"{type(model).__name__} has no predict method", field="model")
+    return Loaded(raw=model, predict=predict, predict_proba=proba_of(model))

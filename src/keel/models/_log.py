@@ -53,6 +53,12 @@ def log(
         _names.name(name)
     path = safe_relpath(artifact_path, field="artifact_path")
     chosen = _bundle.choose(model, flavor, trusted=trusted)
+    if signature_from is None and input_example is None:
+        raise InvalidInput(
+            "pass signature_from=X (a sample of the model's inputs) or input_example=…: every "
+            "model carries its signature, an input example and its predict latency",
+            field="signature_from",
+        )
     run = active_run()
     if run is None and name is None:
         raise InvalidInput("outside a run a model must be registered: pass name=…", field="name")

@@ -39,6 +39,28 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn._loss.link.IdentityLink",
     "sklearn._loss.link.LogitLink",
     "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.loss.HalfTweedieLossIdentity",
+    "sklearn._loss.loss.HalfPoissonLoss",
+    "sklearn._loss.loss.HalfGammaLoss",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.cluster._bisect_k_means._BisectingTree",
+    "sklearn.gaussian_process._gpc._BinaryGaussianProcessClassifierLaplace",
+    "sklearn.gaussian_process.kernels.ConstantKernel",
+    "sklearn.gaussian_process.kernels.DotProduct",
+    "sklearn.gaussian_process.kernels.Matern",
+    "sklearn.gaussian_process.kernels.Product",
+    "sklearn.gaussian_process.kernels.RBF",
+    "sklearn.gaussian_process.kernels.Sum",
+    "sklearn.gaussian_process.kernels.WhiteKernel",
+    # Pure functions estimators keep a reference to (score functions, pooling).
+    "numpy.mean",
+    "sklearn.cluster._kmeans._kmeans_single_lloyd",
+    "sklearn.feature_selection._univariate_selection.chi2",
+    "sklearn.feature_selection._univariate_selection.f_classif",
+    "sklearn.feature_selection._univariate_selection.f_regression",
 )
 
 
@@ -73,4 +95,10 @@ class SklearnFlavor(Flavor):
             ) from exc
         except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
             raise InvalidInput(f"not a readable skops file: {exc}", field="model") from exc
-        return Loaded(raw=model, predict=model.predict, predict_proba=proba_of(model))
+        # A transformer (no predict) answers with its transform, e.g. an embedding pipeline.
+        predict = getattr(model, "predict", None) or getattr(model, "transform", None)
+        if not callable(predict):
+            raise InvalidInput(
+                f"{type(model).__name__} has neither predict nor transform", field="model"
+            )
+        return Loaded(raw=model, predict=predict, predict_proba=proba_of(model))
