@@ -2,8 +2,9 @@
 
 Enforcement is per column, never per row: a missing column, a column whose dtype cannot be
 converted safely, or a tensor of the wrong rank or width raises ``InvalidInput`` naming the
-column (or ``input`` for tensors). Safe widenings are applied (int -> float, int32 -> int64,
-float32 -> float64) so a model gets exactly the dtypes it was trained on; extra columns are
+column (or ``input`` for tensors). Numeric conversions that keep the meaning are applied
+(int -> float, int32 -> int64, float64 -> float32 for a float32 model) so a model gets exactly
+the dtypes it was trained on; text never becomes a number nor a float an int. Extra columns are
 dropped and the rest put in the signature's order.
 """
 
