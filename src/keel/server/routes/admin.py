@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from keel.auth._records import Principal, Role, TokenInfo
@@ -29,6 +29,8 @@ from keel.server._state import get_state
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
 _NAME = Field(min_length=1, max_length=64)
+# Integers the databases can hold (SQLite and PostgreSQL BIGINT are signed 64-bit).
+MAX_INT64 = 2**63 - 1
 _MAX_PASSWORD = 1024
 
 
@@ -204,7 +206,9 @@ def list_tokens(
 
 
 @router.delete("/tokens/{token_id}", dependencies=[authenticated()])
-def revoke_token(token_id: int, request: Request, principal: Caller) -> TokenOut:
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=MAX_INT64)], request: Request, principal: Caller
+) -> TokenOut:
     """Revoke a token of yours (global admins: anyone's)."""
     auth = get_state(request).auth
     if not principal.is_admin:
@@ -249,8 +253,8 @@ def search_audit(
     user: Annotated[str | None, Query(max_length=64)] = None,
     resource: Annotated[str | None, Query(max_length=1000)] = None,
     action: Annotated[str | None, Query(max_length=300)] = None,
-    since_ms: Annotated[int | None, Query(ge=0)] = None,
-    until_ms: Annotated[int | None, Query(ge=0)] = None,
+    since_ms: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
+    until_ms: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:
     """Audit records, newest first, filtered by user, resource, action and time (admins)."""
