@@ -1,5 +1,7 @@
 """Keel's end-to-end demo: version and validate a bundled dataset, train two models on it,
-track both with the dataset as their input, compare.
+track both with the dataset as their input, compare; register the better one, evaluate it on a
+held-out dataset version, pass the promotion gates (with a reviewer's approval) to make it the
+champion, and write its model card.
 
 Run with `make demo`. Everything is stored locally (SQLite + files) under ./.keel/.
 """
@@ -7,7 +9,6 @@ Run with `make demo`. Everything is stored locally (SQLite + files) under ./.kee
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("KEEL_HOME", str(Path.cwd() / ".keel"))
@@ -23,19 +24,35 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from skops.io import dump
 
 import keel
 import keel.data
+import keel.models
 from keel.config import get_settings
 from keel.errors import NotFound
 
 PROJECT = "demo-breast-cancer"
+MODEL = "breast-cancer"
 METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
+REVIEWER = "demo-reviewer"  # a second person: authors cannot approve their own models
+# The gates a version must pass to become champion (a project declares them under
+# [gates.champion] in keel.toml; the demo passes them in code to leave your folder alone).
+GATES = {
+    "champion": {
+        "metrics": {"roc_auc": ">= 0.95", "f1": ">= 0.9"},
+        # Not worse than the current champion by more than 0.01 AUC: the lower bound of the
+        # paired-bootstrap interval of the difference must stay above -0.01.
+        "beat": {"metric": "roc_auc", "margin": -0.01, "resamples": 500},
+        "max_p95_latency_ms": 50,
+        "latency_calls": 50,
+        "max_size_mb": 5,
+        "approvals": 1,
+    }
+}
 console = Console()
 
 
-def evaluate(model: object, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def evaluate(model: object, x: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
     proba = model.predict_proba(x)[:, 1]  # type: ignore[attr-defined]
     pred = (proba >= 0.5).astype(int)
     return {
@@ -74,7 +91,7 @@ def train_logistic(ds, x_tr, y_tr, x_te, y_te) -> str:  # type: ignore[no-untype
         model = make_pipeline(StandardScaler(), LogisticRegression(**params))
         model.fit(x_tr, y_tr)
         keel.log_metrics(evaluate(model, x_te, y_te))
-        _log_model(model)
+        keel.models.log(model, signature_from=x_tr)  # skops, never pickle; not registered yet
         return run.id
 
 
@@ -87,24 +104,54 @@ def train_boosting(ds, x_tr, y_tr, x_te, y_te) -> str:  # type: ignore[no-untype
         for step, proba in enumerate(model.staged_predict_proba(x_te)):
             keel.log_metric("val_log_loss", float(log_loss(y_te, proba[:, 1])), step=step)
         keel.log_metrics(evaluate(model, x_te, y_te))
-        _log_model(model)
+        keel.models.log(model, signature_from=x_tr)
         return run.id
 
 
-def _log_model(model: object) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.skops"
-        dump(model, path)  # skops, never pickle
-        keel.log_artifact(path, artifact_path="model")
+def release(best: keel.tracking.Run, holdout: keel.data.DatasetVersion) -> None:
+    """Register the best run's model, evaluate it on the held-out version, gate it into
+    champion with a reviewer's approval, and write its model card."""
+    version = keel.models.register(f"runs:/{best.id}/model", MODEL)
+    evaluation = keel.models.evaluate(version.uri, holdout.ref, "target")
+    keel.models.set_card(
+        MODEL,
+        version.version,
+        intended_use="Demo only: shows how Keel gates a classifier of tumour measurements.",
+        limitations="569 patients from one 1995 study (scikit-learn's bundled copy); "
+        "not validated on other populations and not for clinical use.",
+    )
+    keel.models.approve(MODEL, version.version, user=REVIEWER, comment="demo review")
+    decision = keel.models.promote(
+        MODEL, version.version, "champion", gates=GATES, data=holdout.ref, target="target"
+    )
+    table = Table(title=f"Gates: {MODEL} v{version.version} -> champion", header_style="bold")
+    for column in ("gate", "observed", "CI", "result"):
+        table.add_column(column)
+    for gate in decision.gates:
+        ci = "" if gate.ci_low is None else f"[{gate.ci_low:.4f}, {gate.ci_high:.4f}]"
+        observed = "" if gate.observed is None else f"{gate.observed:.4g}"
+        table.add_row(gate.gate, observed, ci, "pass" if gate.passed else "FAIL")
+    console.print(table)
+    if not decision.moved:
+        raise SystemExit(f"{version.uri} did not pass its gates: {decision.failed_gates}")
+    cards = keel.models.write_card(version.uri, get_settings().home / "cards")
+    console.print(
+        f"Champion: [bold]{MODEL}@champion[/] -> v{version.version} "
+        f"(ROC AUC {evaluation.metrics['roc_auc']:.4f} on {holdout.ref})"
+    )
+    for path in cards:
+        console.print(f"Model card: {path}", soft_wrap=True)
 
 
 def main() -> None:
     ds, frame = register_data()
-    features = frame.drop(columns=["patient_id", "target"]).to_numpy()
-    target = frame["target"].to_numpy()
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        features, target, test_size=0.25, random_state=0, stratify=target
+    train, test = train_test_split(frame, test_size=0.25, random_state=0, stratify=frame["target"])
+    # The held-out rows as their own version: the gates evaluate on data no model trained on.
+    holdout = keel.data.add(
+        test.reset_index(drop=True), name="breast-cancer-holdout", key="patient_id"
     )
+    x_tr, x_te = (part.drop(columns=["patient_id", "target"]) for part in (train, test))
+    y_tr, y_te = train["target"].to_numpy(), test["target"].to_numpy()
     with console.status("Training and tracking two models..."):
         ids = [
             train_logistic(ds, x_tr, y_tr, x_te, y_te),
@@ -135,11 +182,13 @@ def main() -> None:
     )
     console.print(f"Learning curve of gradient-boosting: {len(history)} points of val_log_loss")
     console.print(f"Runs that used {ds.ref}: {len(keel.Client().store.runs_using(ds.ref))}")
+    release(best, holdout)
     console.print(f"Metadata:  {settings.tracking_uri}")
     console.print(f"Artifacts: {settings.artifacts_uri}")
     console.print('Try: keel runs search "metrics.roc_auc > 0.9" --order-by -metrics.roc_auc')
     console.print(f"     keel runs compare {ids[0][:8]} {ids[1][:8]}")
     console.print(f"     keel data show {ds.ref}")
+    console.print(f"     keel models decisions {MODEL}")
 
 
 if __name__ == "__main__":

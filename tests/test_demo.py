@@ -1,4 +1,5 @@
-"""`make demo` keeps working: the demo script runs end to end in a fresh folder."""
+"""`make demo` keeps working: the demo script runs end to end in a fresh folder, and ends with
+the better model gated into champion and its model card written."""
 
 from __future__ import annotations
 
@@ -28,8 +29,33 @@ def test_demo_trains_tracks_and_compares_two_models(tmp_path: Path) -> None:
     import keel.tracking
 
     client = keel.tracking.Client(tracking_uri=f"sqlite:///{tmp_path / '.keel' / 'keel.db'}")
-    runs = client.search_runs(projects=["demo-breast-cancer"]).items
-    assert len(runs) == 2 and all(r.status == "FINISHED" for r in runs)
+    found = client.search_runs(projects=["demo-breast-cancer"]).items
+    runs = [r for r in found if not r.name.startswith("evaluate ")]
+    assert len(runs) == 2 and all(r.status == "FINISHED" for r in found)
     assert all(client.list_artifacts(r.id, "model") for r in runs)
     assert all([i.ref for i in r.io] == ["breast-cancer@v1"] for r in runs)
     assert sorted(client.store.runs_using("breast-cancer@v1")) == sorted(r.id for r in runs)
+
+    # The better model is registered from its run, evaluated on the held-out version, gated
+    # into champion (with a reviewer's approval), and its card is written next to the data.
+    home = tmp_path / ".keel"
+    assert "Champion: breast-cancer@champion -> v1" in result.stdout
+    cards = [home / "cards" / "breast-cancer-v1.md", home / "cards" / "breast-cancer-v1.html"]
+    assert all(card.is_file() and f"Model card: {card}" in result.stdout for card in cards)
+    html = cards[1].read_text()
+    assert "breast-cancer-holdout@v1" in html and "<svg" in html and "demo-reviewer" in html
+    from keel.models._release_sql import SqlReleaseStore
+    from keel.models._sql import SqlModelRegistry
+
+    url = f"sqlite:///{home / 'keel.db'}"
+    registry = SqlModelRegistry(url)
+    champion = registry.resolve_alias("breast-cancer", "champion")
+    best = max(runs, key=lambda r: r.metrics["roc_auc"])
+    assert champion.version == 1 and champion.run_id == best.id
+    (decision,) = SqlReleaseStore(url).list_decisions("breast-cancer", 1)
+    assert decision.moved and decision.passed and decision.dataset == "breast-cancer-holdout@v1"
+    assert {g.kind for g in decision.gates} == {"metric", "beat", "latency", "size", "approvals"}
+    evaluations = [r for r in found if r.name.startswith("evaluate ")]
+    assert evaluations and all(
+        [i.ref for i in r.io] == ["breast-cancer-holdout@v1"] for r in evaluations
+    )
