@@ -46,15 +46,27 @@ def _plain_nagle() -> type:
     return PlainNagleOn
 
 
+STREAM_CHUNK = bytes(range(256)) * 256  # 64 KiB
+
+
 def _serve(protocol: type) -> Iterator[int]:
     import uvicorn
     from fastapi import FastAPI
+    from fastapi.responses import StreamingResponse
 
     app = FastAPI()
 
     @app.get("/ping")
     def ping() -> dict[str, bool]:
         return {"ok": True}
+
+    @app.get("/stream")
+    def stream() -> StreamingResponse:
+        async def chunks() -> Any:
+            for _ in range(160):  # 10 MiB, produced without ever yielding to the event loop
+                yield STREAM_CHUNK
+
+        return StreamingResponse(chunks(), media_type="application/octet-stream")
 
     port = free_port()
     server = uvicorn.Server(
@@ -78,6 +90,27 @@ def _serve(protocol: type) -> Iterator[int]:
 @pytest.fixture
 def gathering_only() -> Iterator[int]:
     yield from _serve(_NagleOn)
+
+
+@pytest.fixture
+def keel_protocol() -> Iterator[int]:
+    yield from _serve(KeelHttpProtocol)
+
+
+def test_a_streamed_body_arrives_whole_through_the_gathering_writes(keel_protocol: int) -> None:
+    import hashlib
+
+    import httpx
+
+    expected = hashlib.sha256(STREAM_CHUNK * 160).hexdigest()
+    with httpx.stream("GET", f"http://127.0.0.1:{keel_protocol}/stream", timeout=30) as r:
+        digest = hashlib.sha256()
+        size = 0
+        for part in r.iter_bytes():
+            digest.update(part)
+            size += len(part)
+    assert size == 160 * len(STREAM_CHUNK)
+    assert digest.hexdigest() == expected
 
 
 @pytest.fixture

@@ -128,3 +128,13 @@ def test_https_adds_hsts_and_secure_cookies(client: httpx.Client) -> None:
     )
     assert login.status_code == 200
     assert "secure" in login.headers["set-cookie"].lower()
+
+
+def test_openapi_names_the_credentials_of_guarded_operations(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["token"]["scheme"] == "bearer"
+    assert schemes["session"] == {"type": "apiKey", "in": "cookie", "name": "keel_session"}
+    assert schema["paths"]["/api/v1/users"]["post"]["security"] == [{"token": []}, {"session": []}]
+    assert "security" not in schema["paths"]["/api/v1/auth/login"]["post"]
+    assert "security" not in schema["paths"]["/api/v1/health"]["get"]

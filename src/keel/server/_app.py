@@ -7,6 +7,8 @@ JSON in ``_errors``. Every route carries exactly one policy from ``_policy``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from keel.server._settings import ServerSettings
@@ -42,8 +44,40 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(docs.router)
+    _document_security(app, settings.session_cookie)
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(BodyLimitMiddleware, limits=state.limits)
     app.add_middleware(AuditMiddleware, state=state)
     app.add_middleware(GuardMiddleware, settings=settings)
     return app
+
+
+def _document_security(app: FastAPI, cookie: str) -> None:
+    """Name the credentials in the OpenAPI schema: bearer tokens and the session cookie on
+    every operation that is not public (the docs page then offers "Authorize")."""
+    from keel.server._policy import route_table
+
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "token": {"type": "http", "scheme": "bearer", "description": "keel_… API token"},
+            "session": {"type": "apiKey", "in": "cookie", "name": cookie},
+        }
+        guarded = {
+            (path, method.lower())
+            for path, methods, policies in route_table(app.routes)
+            for method in methods
+            if policies and policies[0].kind != "public"
+        }
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if (path, method) in guarded:
+                    operation["security"] = [{"token": []}, {"session": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -17,6 +17,8 @@ from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+_FLUSH_AT = 64 * 1024
+
 
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
     sock = transport.get_extra_info("socket")
@@ -31,11 +33,17 @@ class _GatheringTransport:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._pending:
             self._loop.call_soon(self.flush)
         self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._size >= _FLUSH_AT:
+            # A body streamed in a tight loop must not pile up here; big writes gain nothing
+            # from gathering anyway.
+            self.flush()
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
@@ -45,6 +53,7 @@ class _GatheringTransport:
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
+            self._size = 0
             if not self._transport.is_closing():
                 self._transport.write(data)
 
