@@ -61,7 +61,7 @@ def test_unknown_user_takes_as_long_as_a_wrong_password(db_url: str) -> None:
 
     median("nobody")  # warm the dummy hash
     known, unknown = median("alice"), median("nobody")
-    assert 0.5 < unknown / known < 2.0, (known, unknown)
+    assert 0.33 < unknown / known < 3.0, (known, unknown)  # no dummy hash: ~0.1
 
 
 def test_rate_limit_per_username(store: AuthStore, clock: Clock) -> None:

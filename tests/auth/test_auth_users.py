@@ -73,6 +73,15 @@ def test_bootstrap_with_given_password_checks_the_rules(store: AuthStore) -> Non
     store.login("admin", "a long operator passphrase", address="x")
 
 
+def test_bootstrap_refuses_a_plain_user_named_admin(store: AuthStore) -> None:
+    store.create_user("Admin", PASSWORD)
+    with pytest.raises(Conflict, match="users create NAME --admin"):
+        store.bootstrap_admin()
+    assert not store.get_user("admin").is_admin
+    store.create_user("root", PASSWORD, is_admin=True)
+    assert store.bootstrap_admin() is None
+
+
 def test_concurrent_bootstrap_makes_one_admin(db_url: str) -> None:
     stores = [open_auth_store(db_url, hash_params=FAST) for _ in range(4)]
     results: list[str | None] = []

@@ -117,7 +117,12 @@ class AuthStore(SqlStore):
         try:
             self.create_user(ADMIN_USERNAME, password, is_admin=True, actor="system")
         except AlreadyExists:
-            return None  # another server process bootstrapped at the same moment
+            if self._read(db.any_admin):
+                return None  # another server process bootstrapped at the same moment
+            raise Conflict(
+                f"a user {ADMIN_USERNAME!r} exists but no admin does; create one with "
+                "`keel users create NAME --admin`"
+            ) from None
         return generated
 
     def create_user(
