@@ -44,6 +44,10 @@ def test_session_expires(store: AuthStore, clock: Clock, alice: str) -> None:
     clock.advance(1)
     with pytest.raises(Unauthenticated, match="log in again"):
         store.authenticate_session(session.cookie_value)
+    store.create_user("bob", PASSWORD)
+    store.create_session(store.login("bob", PASSWORD, address="b"))
+    with store._engine.connect() as conn:  # the expired row went with the next login
+        assert conn.exec_driver_sql("SELECT count(*) FROM auth_sessions").scalar() == 1
 
 
 @pytest.mark.parametrize("cookie", ["", "x" * 500, "not-a-session"])
