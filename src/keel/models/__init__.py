@@ -12,7 +12,7 @@ import importlib
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from keel.models._records import (
     ColSpec,
@@ -97,6 +97,38 @@ def default() -> Models:
             _default.clear()
             _default[key] = found
     return found
+
+
+@overload
+def log(
+    model: Any,
+    name: str,
+    *,
+    signature_from: Any = None,
+    input_example: Any = None,
+    flavor: str | None = None,
+    trusted: bool = False,
+    config: Mapping[str, Any] | None = None,
+    artifact_path: str = "model",
+    description: str = "",
+    tags: Mapping[str, object] | None = None,
+) -> ModelVersion: ...
+
+
+@overload
+def log(
+    model: Any,
+    name: None = None,
+    *,
+    signature_from: Any = None,
+    input_example: Any = None,
+    flavor: str | None = None,
+    trusted: bool = False,
+    config: Mapping[str, Any] | None = None,
+    artifact_path: str = "model",
+    description: str = "",
+    tags: Mapping[str, object] | None = None,
+) -> LoggedModel: ...
 
 
 def log(

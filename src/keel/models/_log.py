@@ -62,6 +62,11 @@ def log(
     run = active_run()
     if run is None and name is None:
         raise InvalidInput("outside a run a model must be registered: pass name=…", field="name")
+    if run is not None and run.client.list_artifacts(run.id, path):
+        raise InvalidInput(
+            f"run {run.id} already has files at {path!r}; pass another artifact_path=…",
+            field="artifact_path",
+        )
     with tempfile.TemporaryDirectory(prefix="keel-model-") as tmp:
         folder = Path(tmp)
         bundle = _bundle.save(

@@ -203,10 +203,13 @@ class Models:
         try:
             files: list[ModelFile] = store()
             self._verify(files)
-        except (KeelError, OSError) as exc:
-            self.registry.complete_version(
-                pending.name, pending.version, error=f"{type(exc).__name__}: {exc}"
-            )
+        except BaseException as exc:  # marked FAILED whatever stopped it, then re-raised
+            try:
+                self.registry.complete_version(
+                    pending.name, pending.version, error=f"{type(exc).__name__}: {exc}"
+                )
+            except KeelError as error:
+                exc.add_note(f"keel: {pending.uri} stays pending: {error}")
             raise
         return self.registry.complete_version(pending.name, pending.version, files=files)
 
