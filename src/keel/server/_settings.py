@@ -41,7 +41,7 @@ class ServerSettings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=2, le=1000)
     max_batch_items: int = Field(default=10_000, ge=1)
     max_name_length: int = Field(default=250, ge=1)
-    max_tag_length: int = Field(default=5000, ge=1)
+    max_tag_length: int = Field(default=8000, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
     # Requests per minute per principal (or per address before authentication); 0 disables.
     rate_per_minute: int = Field(default=6000, ge=0)

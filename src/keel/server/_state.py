@@ -31,7 +31,7 @@ class Limits:
     max_json_depth: int = 32  # nesting of a JSON request body
     max_batch_items: int = 10_000  # metrics/params/tags/items in one batch call
     max_name_length: int = 250  # project, run, dataset, user and token names
-    max_tag_length: int = 5000  # a tag or param value
+    max_tag_length: int = 8000  # a tag or param value
     max_page_size: int = 1000  # max_results of a search or list call
     rate_per_minute: int = 6000  # requests per principal (or address) per minute; 0 = off
 
