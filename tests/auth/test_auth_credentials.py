@@ -178,3 +178,16 @@ def test_tokens_of_other_store_instances_agree(db_url: str, store: AuthStore, al
     token, _ = store.create_token(alice, name="ci", role="viewer")
     other = AuthStore(db_url, hash_params=FAST)
     assert other.authenticate_token(token).username == "alice"
+
+
+def test_a_lookup_id_collision_draws_again(
+    store: AuthStore, alice: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.auth import _sql_creds
+
+    draws = iter(["aaaaaaaaaaaa", "aaaaaaaaaaaa", "bbbbbbbbbbbb"])
+    monkeypatch.setattr(_sql_creds.secrets, "token_hex", lambda _n: next(draws))
+    first, _ = store.create_token(alice, name="one", role="viewer")
+    second, info = store.create_token(alice, name="two", role="viewer")
+    assert first.startswith("keel_aaaaaaaaaaaa_") and second.startswith("keel_bbbbbbbbbbbb_")
+    assert store.authenticate_token(second).token_id == info.id

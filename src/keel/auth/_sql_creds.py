@@ -17,13 +17,15 @@ import secrets
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from keel.auth._records import Principal, Role, SessionSecret, TokenInfo, User
 from keel.auth._tables import sessions, tokens, users
 from keel.errors import NotFound, Unauthenticated
 
 TOKEN_PREFIX = "keel_"  # noqa: S105 - a visible marker, not a secret
-_LOOKUP_HEX = 12  # 48 random bits: unique in practice, and a collision only means a retry
+_LOOKUP_HEX = 12  # 48 random bits: unique in practice; a collision draws again
 LAST_USED_EVERY_MS = 60_000
 _TOKEN_SHAPE = re.compile(rf"{TOKEN_PREFIX}([0-9a-f]{{{_LOOKUP_HEX}}})_[A-Za-z0-9_-]{{20,100}}")
 _SESSION_BAD = "session expired or unknown; log in again"
@@ -120,22 +122,27 @@ def new_token(
     now_ms: int,
     expires_ms: int | None,
 ) -> tuple[str, TokenInfo]:
-    lookup = secrets.token_hex(_LOOKUP_HEX // 2)
-    plaintext = f"{TOKEN_PREFIX}{lookup}_{secrets.token_urlsafe(32)}"
-    token_id = conn.execute(
-        insert(tokens)
-        .values(
-            lookup=lookup,
-            secret_hash=digest(plaintext),
-            user_id=user.id,
-            name=name,
-            role=int(role),
-            projects=None if projects is None else json.dumps(list(projects)),
-            created_ms=now_ms,
-            expires_ms=expires_ms,
-        )
-        .returning(tokens.c.id)
-    ).scalar_one()
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    while True:
+        lookup = secrets.token_hex(_LOOKUP_HEX // 2)
+        plaintext = f"{TOKEN_PREFIX}{lookup}_{secrets.token_urlsafe(32)}"
+        token_id = conn.execute(
+            dialect_insert(tokens)
+            .values(
+                lookup=lookup,
+                secret_hash=digest(plaintext),
+                user_id=user.id,
+                name=name,
+                role=int(role),
+                projects=None if projects is None else json.dumps(list(projects)),
+                created_ms=now_ms,
+                expires_ms=expires_ms,
+            )
+            .on_conflict_do_nothing(index_elements=["lookup"])
+            .returning(tokens.c.id)
+        ).scalar()
+        if token_id is not None:
+            break
     return plaintext, find_token(conn, token_id)
 
 
