@@ -116,3 +116,37 @@ def test_regression_metrics_match_sklearn() -> None:
     assert result.metrics["r2"] == pytest.approx(skm.r2_score(y, pred))
     assert result.metrics["mape"] == pytest.approx(skm.mean_absolute_percentage_error(y, pred))
     assert keel.get_run(result.run_id).project == "default"  # logged outside a run
+
+
+def test_multiclass_with_text_labels_and_a_tensor_model() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(5)
+    n = 450
+    x = rng.normal(size=(n, 3))
+    label = np.array(["bronze", "gold", "silver"])[np.argmax(x + rng.normal(0, 0.5, (n, 3)), 1)]
+    frame = pd.DataFrame({"id": np.arange(n), "f0": x[:, 0], "f1": x[:, 1], "f2": x[:, 2],
+                          "tier": label})  # fmt: skip
+    ds = keel.data.add(frame, name="tiers", key="id")
+    # Trained on a bare array: a tensor signature, so features are every column but the
+    # target and the key, in table order.
+    model = LogisticRegression().fit(x, label)
+    version = keel.models.log(model, name="tiers", signature_from=x)
+    result = keel.models.evaluate(version.uri, ds.ref, "tier", slices=["tier"])
+    proba, pred = model.predict_proba(x), model.predict(x)
+    assert result.classes == ("bronze", "gold", "silver")
+    assert result.metrics["f1"] == pytest.approx(skm.f1_score(label, pred, average="macro"))
+    assert result.metrics["roc_auc"] == pytest.approx(
+        skm.roc_auc_score(label, proba, multi_class="ovr")
+    )
+    assert result.metrics["log_loss"] == pytest.approx(skm.log_loss(label, proba))
+    assert result.confusion is not None and result.confusion.labels == result.classes
+    assert set(result.slices["tier"]) == {"bronze", "gold", "silver"}
+
+
+def test_releases_need_a_sql_metadata_store() -> None:
+    from keel.errors import ConfigError
+    from keel.models._release_sql import open_release_store
+
+    with pytest.raises(ConfigError, match="SQL metadata store"):
+        open_release_store("http://127.0.0.1:5000")
