@@ -116,6 +116,21 @@ def test_everything_deleted_is_found(store: AuthStore) -> None:
     assert store.audit_verify().first_bad_id == 1
 
 
+def test_deleted_head_is_found_and_stops_audited_changes(store: AuthStore) -> None:
+    from auth_support import PASSWORD
+
+    from keel.errors import StoreError
+
+    _fill(store, 2)
+    _sql(store, "DELETE FROM audit_head")
+    result = store.audit_verify()
+    assert not result.ok and "head row is missing" in (result.reason or "")
+    # A change and its audit record commit together: without a record, no change.
+    with pytest.raises(StoreError, match="head row is missing"):
+        store.create_user("alice", PASSWORD)
+    assert store.list_users() == []
+
+
 def test_search_filters(store: AuthStore, clock: Clock) -> None:
     for i in range(12):
         clock.advance(10)

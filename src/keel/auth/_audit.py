@@ -25,11 +25,12 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from keel.auth._records import AuditRecord, AuditVerification
 from keel.auth._tables import audit_head, audit_log
-from keel.errors import InvalidInput
+from keel.errors import InvalidInput, StoreError
 
 GENESIS = "0" * 64
 MAX_DETAIL = 16_384
 _PAGE = 1_000
+_NO_HEAD = "the audit log's head row is missing (deleted, or migration 0004 never ran)"
 _LIMITS = {"action": 100, "resource": 1000, "address": 100, "outcome": 32, "actor": 64}
 
 
@@ -99,7 +100,9 @@ def append(
         select(audit_head.c.last_id, audit_head.c.last_hash, audit_head.c.count.label("n"))
         .where(audit_head.c.id == 1)
         .with_for_update()
-    ).one()
+    ).first()
+    if head is None:
+        raise StoreError(_NO_HEAD)
     fields["id"] = head.last_id + 1
     digest = chain_hash(head.last_hash, fields)
     conn.execute(insert(audit_log).values({**fields, "detail": detail_text, "hash": digest}))
@@ -143,7 +146,9 @@ def verify(conn: Connection) -> AuditVerification:
         select(audit_head.c.last_id, audit_head.c.last_hash, audit_head.c.count.label("n")).where(
             audit_head.c.id == 1
         )
-    ).one()
+    ).first()
+    if head is None:
+        return AuditVerification(ok=False, checked=0, first_bad_id=1, reason=_NO_HEAD)
     previous, expected, checked = GENESIS, 1, 0
     while True:
         rows = conn.execute(
