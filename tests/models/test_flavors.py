@@ -95,6 +95,58 @@ def test_lightgbm(numeric: tuple[pd.DataFrame, pd.Series]) -> None:
     np.testing.assert_allclose(loaded.predict_proba(x), model.predict_proba(x), rtol=1e-6)
 
 
+def test_xgboost_booster_and_lightgbm_regressor(numeric: tuple[pd.DataFrame, pd.Series]) -> None:
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    x, y = numeric
+    booster = xgb.train({"max_depth": 2}, xgb.DMatrix(x, label=y), num_boost_round=3)
+    _registered(keel.models.log(booster, "booster", signature_from=x))
+    np.testing.assert_allclose(
+        keel.models.load("booster/1").predict(x), booster.predict(xgb.DMatrix(x)), rtol=1e-6
+    )
+    reg = lgb.LGBMRegressor(n_estimators=5, num_leaves=4, verbose=-1).fit(x, x["charges"])
+    mv = _registered(keel.models.log(reg, "lgb-reg", signature_from=x))
+    assert "classes" not in mv.options
+    loaded = keel.models.load("lgb-reg/1")
+    np.testing.assert_allclose(loaded.predict(x), reg.predict(x), rtol=1e-6)
+    assert not hasattr(loaded, "predict_proba")
+
+
+def test_onnx_with_one_input_per_column(numeric: tuple[pd.DataFrame, pd.Series]) -> None:
+    import onnx
+    from onnx import helper
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import DoubleTensorType
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = numeric
+    model = LogisticRegression().fit(x.to_numpy(), y)
+    proto = to_onnx(
+        model,
+        initial_types=[("X", DoubleTensorType([None, 2]))],
+        options={"zipmap": False},
+    )
+    # a graph with two named inputs, fed from a table's columns
+    concat = helper.make_node("Concat", ["tenure", "charges"], ["X"], axis=1)
+    graph = proto.graph
+    inputs = [
+        helper.make_tensor_value_info(name, onnx.TensorProto.DOUBLE, [None, 1])
+        for name in ("tenure", "charges")
+    ]
+    two = helper.make_graph(
+        [concat, *graph.node], "two", inputs, list(graph.output), list(graph.initializer)
+    )
+    merged = helper.make_model(two, opset_imports=list(proto.opset_import))
+    merged.ir_version = proto.ir_version
+    _registered(keel.models.log(merged, "onnx-cols", signature_from=x))
+    loaded = keel.models.load("onnx-cols/1")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x.to_numpy()))
+    with pytest.raises(keel.errors.InvalidInput) as err:
+        loaded.predict(x.drop(columns=["charges"]))
+    assert err.value.field == "charges"
+
+
 def test_onnx_from_skl2onnx(numeric: tuple[pd.DataFrame, pd.Series]) -> None:
     from skl2onnx import to_onnx
     from sklearn.linear_model import LogisticRegression

@@ -5,6 +5,7 @@ types outside Keel's list are refused."""
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import tarfile
 from pathlib import Path
@@ -221,3 +222,19 @@ def test_export_import_round_trip(numeric: tuple[pd.DataFrame, pd.Series], tmp_p
     mv = keel.models.import_model(archive, "tree-copy")
     assert mv.source == "archive:tree.tar.gz" and mv.signature is not None
     np.testing.assert_array_equal(keel.models.load("tree-copy/1").predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("example", ["/etc/passwd.npy", "../../secret.npy", "model.skops"])
+def test_a_manifest_cannot_point_the_example_outside_the_model(
+    tmp_path: Path, example: str
+) -> None:
+    folder = tmp_path / "forged"
+    folder.mkdir()
+    manifest = {"format": 1, "flavor": "sklearn", "options": {}, "input_example": example}
+    (folder / "keel-model.json").write_text(json.dumps(manifest))
+    with keel.start_run(project="p") as run:
+        keel.log_artifacts(folder, "model")
+    with pytest.raises(InvalidInput, match="input_example"):
+        keel.models.register(f"runs:/{run.id}/model", "forged")
+    with pytest.raises(NotFound):
+        keel.models.get_version("forged", 1)

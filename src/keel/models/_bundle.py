@@ -71,7 +71,7 @@ class Bundle:
                 flavor=flavor.name,
                 options=dict(raw.get("options") or {}),
                 signature=None if signature is None else Signature.from_dict(signature),
-                input_example=raw.get("input_example"),
+                input_example=check_example_name(raw.get("input_example")),
                 environment=ModelEnv.from_dict(raw.get("environment") or {}),
                 latency_ms=None if latency is None else float(latency),
                 # a file cannot talk its way out of the trust check
@@ -109,9 +109,25 @@ def _write_example(example: Any, folder: Path) -> str:
     return name
 
 
+_EXAMPLE_SUFFIXES = (".parquet", ".npy")
+
+
+def check_example_name(name: object) -> str | None:
+    """``name`` if it can name a stored example: a contained relative path to a Parquet or
+    ``.npy`` file (the manifest is untrusted input)."""
+    if name is None:
+        return None
+    from keel.artifacts import safe_relpath
+
+    checked = safe_relpath(name if isinstance(name, str) else str(name), field="input_example")
+    if not checked.endswith(_EXAMPLE_SUFFIXES):
+        raise InvalidInput(f"{checked!r} is not a .parquet or .npy file", field="input_example")
+    return checked
+
+
 def read_example(folder: Path, name: str) -> Any:
     """The stored input example (never unpickled)."""
-    path = folder / name
+    path = folder.joinpath(*str(check_example_name(name)).split("/"))
     if name.endswith(".parquet"):
         import pandas as pd
 
