@@ -29,6 +29,7 @@ class Ctx:
     state: Any
     project: str = PROJECT
     run_id: str = ""
+    digest: str = ""
     passwords: dict[str, str] = field(default_factory=dict)  # username -> current password
 
     def unique(self, prefix: str = "x") -> str:
@@ -51,6 +52,19 @@ class Ctx:
     def new_run(self) -> str:
         return str(self.state.tracking.create_run(project=self.project).id)
 
+    def setup(self) -> Ctx:
+        """One run in the project with one stored file (what the read examples read)."""
+        from keel.tracking._records import ArtifactFile
+
+        self.run_id = self.new_run()
+        ref = self.state.content.put_bytes(OBJECT)
+        self.digest = ref.digest
+        self.state.tracking.record_artifacts(
+            self.run_id, [ArtifactFile(FILE_PATH, ref.digest, ref.size)]
+        )
+        self.state.tracking.log_batch(self.run_id, tags={"stage": "matrix"})
+        return self
+
 
 @dataclass(frozen=True)
 class Example:
@@ -63,6 +77,9 @@ class Example:
 
 
 Builder = Callable[[Ctx, str], Example]
+OBJECT = b"an object of the route matrix"
+FILE_PATH = "model/weights.bin"
+RAW = {"Content-Type": "application/octet-stream"}
 
 
 def _login(ctx: Ctx, caller: str) -> Example:
@@ -120,6 +137,112 @@ EXAMPLES: dict[tuple[str, str], Builder] = {
     ("GET", "/api/v1/audit"): lambda ctx, c: Example("GET", "/api/v1/audit", params={"limit": 5}),
     ("GET", "/api/v1/audit/verify"): lambda ctx, c: Example("GET", "/api/v1/audit/verify"),
 }
+
+# The tracking and artifact routers (the remote helper's; an EXAMPLES dict in
+# tests/server/remote/remote_route_examples.py replaces any of these).
+EXAMPLES.update(
+    {
+        ("POST", "/api/v1/projects"): lambda ctx, c: Example(
+            "POST", "/api/v1/projects", json={"name": ctx.unique("proj")}
+        ),
+        ("GET", "/api/v1/projects"): lambda ctx, c: Example("GET", "/api/v1/projects"),
+        ("GET", "/api/v1/projects/{project}"): lambda ctx, c: Example(
+            "GET", f"/api/v1/projects/{ctx.project}"
+        ),
+        ("PUT", "/api/v1/projects/{project}"): lambda ctx, c: Example(
+            "PUT", f"/api/v1/projects/{ctx.project}"
+        ),
+        ("POST", "/api/v1/projects/{project}/runs"): lambda ctx, c: Example(
+            "POST", f"/api/v1/projects/{ctx.project}/runs", json={"name": ctx.unique("run")}
+        ),
+        ("GET", "/api/v1/runs/{run_id}"): lambda ctx, c: Example(
+            "GET", f"/api/v1/runs/{ctx.run_id}"
+        ),
+        ("PATCH", "/api/v1/runs/{run_id}"): lambda ctx, c: Example(
+            "PATCH", f"/api/v1/runs/{ctx.run_id}", json={"note": ctx.unique("note")}
+        ),
+        ("DELETE", "/api/v1/runs/{run_id}"): lambda ctx, c: Example(
+            "DELETE", f"/api/v1/runs/{ctx.new_run()}"
+        ),
+        ("POST", "/api/v1/runs/{run_id}/purge"): lambda ctx, c: Example(
+            "POST", f"/api/v1/runs/{ctx.new_run()}/purge"
+        ),
+        ("POST", "/api/v1/runs/search"): lambda ctx, c: Example(
+            "POST", "/api/v1/runs/search", json={"max_results": 5}
+        ),
+        ("POST", "/api/v1/runs/fail-stale"): lambda ctx, c: Example(
+            "POST", "/api/v1/runs/fail-stale", json={"now_ms": _now(), "timeout_ms": 10**12}
+        ),
+        ("POST", "/api/v1/runs/{run_id}/batch"): lambda ctx, c: Example(
+            "POST", f"/api/v1/runs/{ctx.run_id}/batch", json={"tags": {"by": ctx.unique()}}
+        ),
+        ("GET", "/api/v1/runs/{run_id}/metric-history"): lambda ctx, c: Example(
+            "GET", f"/api/v1/runs/{ctx.run_id}/metric-history", params={"key": "loss"}
+        ),
+        ("POST", "/api/v1/runs/{run_id}/io"): lambda ctx, c: Example(
+            "POST",
+            f"/api/v1/runs/{ctx.run_id}/io",
+            json={"items": [{"ref": "churn@v1", "kind": "dataset", "direction": "input"}]},
+        ),
+        ("GET", "/api/v1/lineage"): lambda ctx, c: Example(
+            "GET", "/api/v1/lineage", params={"ref": "churn@v1"}
+        ),
+        ("POST", "/api/v1/runs/{run_id}/artifact-files"): lambda ctx, c: Example(
+            "POST",
+            f"/api/v1/runs/{ctx.run_id}/artifact-files",
+            json={"files": [{"path": FILE_PATH, "digest": ctx.digest, "size": len(OBJECT)}]},
+        ),
+        ("GET", "/api/v1/runs/{run_id}/artifact-files"): lambda ctx, c: Example(
+            "GET", f"/api/v1/runs/{ctx.run_id}/artifact-files"
+        ),
+        ("GET", "/api/v1/runs/{run_id}/artifacts/{path:path}"): lambda ctx, c: Example(
+            "GET", f"/api/v1/runs/{ctx.run_id}/artifacts/{FILE_PATH}"
+        ),
+        ("GET", "/api/v1/artifacts/referenced-digests"): lambda ctx, c: Example(
+            "GET", "/api/v1/artifacts/referenced-digests"
+        ),
+        ("PUT", "/api/v1/artifacts/objects/{digest}"): lambda ctx, c: Example(
+            "PUT", f"/api/v1/artifacts/objects/{ctx.digest}", content=OBJECT, headers=RAW
+        ),
+        ("GET", "/api/v1/artifacts/objects/{digest}"): lambda ctx, c: Example(
+            "GET", f"/api/v1/artifacts/objects/{ctx.digest}"
+        ),
+        ("HEAD", "/api/v1/artifacts/objects/{digest}"): lambda ctx, c: Example(
+            "HEAD", f"/api/v1/artifacts/objects/{ctx.digest}"
+        ),
+        ("PUT", "/api/v1/artifacts/keys/{key:path}"): lambda ctx, c: Example(
+            "PUT", f"/api/v1/artifacts/keys/matrix/{ctx.unique()}.bin", content=OBJECT, headers=RAW
+        ),
+        ("GET", "/api/v1/artifacts/keys/{key:path}"): lambda ctx, c: Example(
+            "GET", f"/api/v1/artifacts/keys/{_object_key(ctx.digest)}"
+        ),
+        ("HEAD", "/api/v1/artifacts/keys/{key:path}"): lambda ctx, c: Example(
+            "HEAD", f"/api/v1/artifacts/keys/{_object_key(ctx.digest)}"
+        ),
+        ("DELETE", "/api/v1/artifacts/keys/{key:path}"): lambda ctx, c: Example(
+            "DELETE", f"/api/v1/artifacts/keys/matrix/{ctx.unique()}.bin"
+        ),
+        ("GET", "/api/v1/artifacts/keys"): lambda ctx, c: Example(
+            "GET", "/api/v1/artifacts/keys", params={"prefix": "objects"}
+        ),
+        ("POST", "/api/v1/artifacts/purge-incomplete"): lambda ctx, c: Example(
+            "POST", "/api/v1/artifacts/purge-incomplete", json={"older_than_s": 3600}
+        ),
+    }
+)
+
+
+def _now() -> int:
+    from keel._time import now_ms
+
+    return now_ms()
+
+
+def _object_key(digest: str) -> str:
+    from keel.artifacts import object_key
+
+    return object_key(digest)
+
 
 # Routes where the policy admits the caller but the example is still refused for a reason of
 # its own (documented at the builder); the matrix accepts these statuses as "admitted".

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from server_route_examples import ADMITTED_REFUSALS, EXAMPLES, Ctx
-from server_support import PROJECT, Caller
+from server_support import Caller
 
 from keel.server._policy import Policy, route_table
 
@@ -73,10 +73,8 @@ def _expected(policy: Policy, caller: Caller) -> str:
 
 def test_route_role_matrix(app: Any, client: Any, state: Any, callers: dict[str, Caller]) -> None:
     ctx = Ctx(
-        state=state,
-        run_id=str(state.tracking.create_run(project=PROJECT).id),
-        passwords={c.name: c.password for c in callers.values() if c.password},
-    )
+        state=state, passwords={c.name: c.password for c in callers.values() if c.password}
+    ).setup()
     failures = []
     checked = 0
     for method, path, policy in _routes(app):
