@@ -68,7 +68,7 @@ def obj(value: object, field: str = "body") -> dict[str, Any]:
 def metrics_to_wire(points: Sequence[Metric]) -> dict[str, list[Any]]:
     values: list[Any] = []
     for p in points:
-        v = p.value
+        v: object = p.value  # whatever the caller put there: checked remotely
         if isinstance(v, float):  # numpy floats too, as the local store accepts them
             v = float(v)
             values.append(v if v - v == 0.0 else encode_float(v))  # v - v is NaN unless finite
@@ -157,7 +157,7 @@ def io_from_wire(data: object, field: str = "items") -> list[RunIO]:
     for item in _expect(data, list, field):
         d = obj(item, field)
         kind, direction = d.get("kind", "dataset"), d.get("direction", "input")
-        out.append(RunIO(d.get("ref"), kind, direction, d.get("digest")))
+        out.append(RunIO(d.get("ref", ""), kind, direction, d.get("digest")))
     return out
 
 
@@ -167,7 +167,7 @@ def files_to_wire(files: Sequence[ArtifactFile]) -> list[dict[str, Any]]:
 
 def files_from_wire(data: object, field: str = "files") -> list[ArtifactFile]:
     return [
-        ArtifactFile(d.get("path"), d.get("digest"), d.get("size"))
+        ArtifactFile(d.get("path", ""), d.get("digest", ""), d.get("size", -1))
         for d in (obj(x, field) for x in _expect(data, list, field))
     ]
 

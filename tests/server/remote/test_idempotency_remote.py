@@ -19,7 +19,7 @@ import pytest
 
 from keel._hashing import hash_bytes
 from keel._http import HttpClient, RetryPolicy
-from keel.artifacts import ContentStore
+from keel.artifacts import ContentStore, object_key
 from keel.artifacts._http import HttpBackend
 from keel.errors import StoreUnavailable
 from keel.tracking._http import HttpTrackingStore
@@ -266,7 +266,7 @@ def test_a_dropped_upload_leaves_nothing_and_can_be_sent_again(remote: Remote) -
         while backend.purge_incomplete(older_than_s=0) and time.monotonic() < deadline:
             time.sleep(0.05)  # the server aborts the write once it sees the connection gone
         assert not content.exists(digest)
-        assert [k.key for k in backend.iter_keys("objects")] == []
+        assert object_key(digest) not in {k.key for k in backend.iter_keys("objects")}
         assert backend.purge_incomplete(older_than_s=0) == 0
         assert content.put_bytes(data).digest == digest  # sent again: stored
         assert content.get_bytes(digest) == data

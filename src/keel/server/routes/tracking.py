@@ -104,10 +104,8 @@ async def create_project(request: Request, principal: Caller) -> Response:
     raw, body = await read_json(request)
 
     def call() -> Response:
-        made = state.tracking.create_project(
-            body.get("name"),  # type: ignore[arg-type] - the store checks the type
-            description=body.get("description", ""),
-        )
+        name: Any = body.get("name")  # the store checks the type
+        made = state.tracking.create_project(name, description=body.get("description", ""))
         return reply(_wire.project_to_wire(made), 201)
 
     return await idempotent(request, principal, raw, call)
@@ -222,7 +220,7 @@ async def update_run(run_id: str, request: Request, principal: Caller) -> Respon
 
 def _status(value: object) -> RunStatus:
     try:
-        return RunStatus(value)
+        return RunStatus(str(value))
     except ValueError as exc:
         raise InvalidInput(f"unknown status {value!r}", field="status") from exc
 
