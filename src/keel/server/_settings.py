@@ -36,7 +36,9 @@ class ServerSettings(BaseSettings):
     https: bool = False
     session_cookie: str = "keel_session"
     # Limits (see docs/server.md).
-    max_body_bytes: int = Field(default=64 << 20, ge=1024)
+    # Raw bodies (artifact uploads) stream to storage, so their bound is about disk, not memory;
+    # JSON bodies are parsed whole, so theirs is small.
+    max_body_bytes: int = Field(default=5 << 30, ge=1024)
     max_json_bytes: int = Field(default=8 << 20, ge=1024)
     max_json_depth: int = Field(default=32, ge=2, le=1000)
     max_batch_items: int = Field(default=10_000, ge=1)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class Limits:
     """Bounds the routes enforce; each is a ``KEEL_SERVER_*`` setting (docs/server.md)."""
 
-    max_body_bytes: int = 64 << 20  # any request body (streamed uploads included)
+    max_body_bytes: int = 5 << 30  # any request body (streamed uploads included)
     max_json_bytes: int = 8 << 20  # a JSON request body
     max_json_depth: int = 32  # nesting of a JSON request body
     max_batch_items: int = 10_000  # metrics/params/tags/items in one batch call
