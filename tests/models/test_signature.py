@@ -93,3 +93,18 @@ def test_loaded_model_names_the_bad_column(churn: tuple[pd.DataFrame, pd.Series]
     with pytest.raises(InvalidInput) as err:
         model.predict_proba(x.assign(tenure=x.tenure.astype(str)))
     assert err.value.field == "tenure"
+
+
+def test_library_errors_become_invalid_input(numeric: tuple[pd.DataFrame, pd.Series]) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = numeric
+    keel.models.log(LogisticRegression().fit(x, y), "lr", signature_from=x)
+    model = keel.models.load("lr/1")
+    with pytest.raises(InvalidInput) as err:
+        model.predict(x.assign(charges=np.nan))  # sklearn refuses NaN
+    assert err.value.field == "input" and "ValueError" in str(err.value)
+    # a model that cannot predict its own example is refused at logging time
+    unfitted = LogisticRegression()
+    with pytest.raises(InvalidInput):
+        keel.models.log(unfitted, "unfitted", signature_from=x)

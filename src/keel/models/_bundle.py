@@ -17,6 +17,7 @@ from keel.errors import InvalidInput, PermissionDenied
 from keel.models import _env, _signature
 from keel.models._records import ModelEnv, Signature
 from keel.models.flavors import Flavor, Loaded, for_model, get
+from keel.models.flavors._base import library_errors
 
 MANIFEST = "keel-model.json"
 FORMAT = 1
@@ -178,13 +179,15 @@ def save(
     The saved files are loaded back (except for flavours that need trust, whose in-memory
     model is used) and timed on the example, so a model that does not survive its own format
     fails here, not when it is served."""
-    options = flavor.save(model, folder, config=dict(config or {}))
+    with library_errors(f"the {flavor.name} flavour could not save the model", "model"):
+        options = flavor.save(model, folder, config=dict(config or {}))
     example = (
         input_example
         if input_example is not None
         else (None if signature_from is None else _head(signature_from, EXAMPLE_ROWS))
     )
-    example_name = None if example is None else _write_example(example, folder)
+    with library_errors("the input example could not be stored", "input_example"):
+        example_name = None if example is None else _write_example(example, folder)
     signature = None
     latency = None
     if example is not None:
@@ -192,10 +195,12 @@ def save(
         inputs = Signature(kind=kind, inputs=specs)  # type: ignore[arg-type]
         stored = read_example(folder, example_name) if example_name else example
         prepared = _signature.enforce(inputs, stored)
-        loaded = (
-            _in_memory(model, flavor) if flavor.requires_trust else flavor.load(folder, options)
-        )
-        latency, output = _latency_ms(loaded, prepared)
+        with library_errors("the saved model could not be loaded back", "model"):
+            loaded = (
+                _in_memory(model, flavor) if flavor.requires_trust else flavor.load(folder, options)
+            )
+        with library_errors("predicting the input example failed", "signature_from"):
+            latency, output = _latency_ms(loaded, prepared)
         _, outputs = _signature.infer(output)
         signature = Signature(kind=inputs.kind, inputs=inputs.inputs, outputs=outputs)
     bundle = Bundle(

@@ -21,6 +21,7 @@ from keel.models import _bundle, _signature
 from keel.models._records import ModelFile, ModelVersion, Signature, VersionStatus
 from keel.models._uri import ModelRef, parse_uri
 from keel.models.flavors import Loaded, get
+from keel.models.flavors._base import library_errors
 
 if TYPE_CHECKING:
     from keel.models._registry import Models
@@ -55,7 +56,7 @@ class LoadedModel:
         self.version = version
         if loaded.predict_proba is not None:
             proba = loaded.predict_proba
-            self.predict_proba = lambda data: proba(_signature.enforce(self.signature, data))
+            self.predict_proba = lambda data: self._call(proba, data)
 
     def __repr__(self) -> str:
         return f"<LoadedModel {self.uri} flavor={self.flavor}>"
@@ -65,8 +66,13 @@ class LoadedModel:
         """The library's own model object (estimator, booster, session, module …)."""
         return self._loaded.raw
 
+    def _call(self, method: Callable[[Any], Any], data: Any) -> Any:
+        prepared = _signature.enforce(self.signature, data)
+        with library_errors(f"{self.uri} could not predict this input", "input"):
+            return method(prepared)
+
     def predict(self, data: Any) -> Any:
-        return self._loaded.predict(_signature.enforce(self.signature, data))
+        return self._call(self._loaded.predict, data)
 
     def input_example(self) -> Any:
         """The example stored with the model (a DataFrame or an array), or None."""
@@ -108,7 +114,8 @@ def _open(
     folder = Path(tempfile.mkdtemp(prefix="keel-load-"))
     try:
         download(models, files, folder)
-        loaded = get(bundle.flavor).load(folder, bundle.options)
+        with library_errors("the model's files could not be loaded", "model"):
+            loaded = get(bundle.flavor).load(folder, bundle.options)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

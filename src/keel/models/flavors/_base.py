@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import abc
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
-from keel.errors import InvalidInput, MissingDependency
+from keel.errors import InvalidInput, KeelError, MissingDependency
 
 
 def require(module: str, *, package: str, extra: str, purpose: str) -> ModuleType:
@@ -55,6 +56,18 @@ class Flavor(abc.ABC):
     def modules(self, model: Any) -> list[str]:
         """Modules of user code the model needs (their distributions go in the environment)."""
         return []
+
+
+@contextmanager
+def library_errors(what: str, field: str) -> Iterator[None]:
+    """A model library's own exception (any type: each library has its own) as
+    ``InvalidInput`` naming ``field``; Keel's errors pass unchanged."""
+    try:
+        yield
+    except KeelError:
+        raise
+    except Exception as exc:
+        raise InvalidInput(f"{what}: {type(exc).__name__}: {exc}", field=field) from exc
 
 
 def module_of(model: Any) -> str:
