@@ -20,6 +20,7 @@ from keel.errors import InvalidInput
 from keel.models._metrics import higher_is_better
 
 FloatArray = npt.NDArray[np.float64]
+Weighted = Callable[[FloatArray], FloatArray]  # row weights (resamples, rows) -> one value each
 _BLOCK_CELLS = 4_000_000
 _EPS = float(np.finfo(np.float64).eps)
 MAX_RESAMPLES = 100_000
@@ -55,13 +56,21 @@ def weighted_metric(
     (rows x classes, columns in ``classes`` order) for ROC AUC, log loss and Brier score, and
     predicted values for regression metrics. With all weights 1 the values equal scikit-learn's.
     """
+    return prepare(metric, y_true, scores, classes=classes)(weights)
+
+
+def prepare(
+    metric: str, y_true: npt.ArrayLike, scores: npt.ArrayLike, *, classes: Sequence[Any] | None
+) -> Weighted:
+    """``metric`` of fixed truth and scores as a function of the row weights. The per-row work
+    (losses, indicator columns, the sort behind ROC AUC) is done here, once per model."""
     fn = _METRICS.get(metric)
     if fn is None:
         raise InvalidInput(
             f"no bootstrap for metric {metric!r}; choose one of {', '.join(sorted(_METRICS))}",
             field="metric",
         )
-    return fn(np.asarray(y_true), np.asarray(scores), weights, classes)
+    return fn(np.asarray(y_true), np.asarray(scores), classes)
 
 
 def paired_bootstrap(
@@ -90,9 +99,10 @@ def paired_bootstrap(
     if len(a) != n or len(b) != n:
         raise InvalidInput("both models need one prediction per row", field="scores")
     sign = 1.0 if higher_is_better(metric) else -1.0
+    score_a = prepare(metric, truth, a, classes=classes)
+    score_b = prepare(metric, truth, b, classes=classes)
     ones = np.ones((1, n))
-    full_a = float(weighted_metric(metric, truth, a, ones, classes=classes)[0])
-    full_b = float(weighted_metric(metric, truth, b, ones, classes=classes)[0])
+    full_a, full_b = float(score_a(ones)[0]), float(score_b(ones)[0])
 
     rng = np.random.default_rng(seed)
     block = max(1, min(resamples, _BLOCK_CELLS // n))
@@ -101,9 +111,7 @@ def paired_bootstrap(
     while done < resamples:
         size = min(block, resamples - done)
         weights = _resample_weights(rng, size, n)
-        va = weighted_metric(metric, truth, a, weights, classes=classes)
-        vb = weighted_metric(metric, truth, b, weights, classes=classes)
-        diffs.append(_difference(va, vb, sign, relative))
+        diffs.append(_difference(score_a(weights), score_b(weights), sign, relative))
         done += size
     spread = np.concatenate(diffs)
     spread = spread[np.isfinite(spread)]  # a resample without both classes has no ROC AUC
@@ -136,54 +144,59 @@ def _difference(va: FloatArray, vb: FloatArray, sign: float, relative: bool) -> 
 
 
 def _resample_weights(rng: np.random.Generator, size: int, n: int) -> FloatArray:
-    """Draw counts for ``size`` resamples of ``n`` rows with replacement, as one bincount."""
-    draws = rng.integers(0, n, size=(size, n))
-    draws += (np.arange(size) * n)[:, None]
-    counts = np.bincount(draws.ravel(), minlength=size * n)
-    return counts.reshape(size, n).astype(np.float64)
+    """Counts for ``size`` resamples of ``n`` rows drawn with replacement (one bincount per
+    resample: faster than one over the whole block, which needs 64-bit offsets)."""
+    draws = rng.integers(0, n, size=(size, n), dtype=np.int32)
+    weights = np.empty((size, n), dtype=np.float64)
+    for b in range(size):  # over resamples; each is one vectorised count over all rows
+        weights[b] = np.bincount(draws[b], minlength=n)
+    return weights
 
 
 # -- the metrics as weighted sums ---------------------------------------------------------------
 
-Metric = Callable[
-    [npt.NDArray[Any], npt.NDArray[Any], FloatArray, Sequence[Any] | None], FloatArray
-]
+Prepare = Callable[[npt.NDArray[Any], npt.NDArray[Any], Sequence[Any] | None], Weighted]
 
 
-def _mean(weights: FloatArray, per_row: FloatArray) -> FloatArray:
-    total: FloatArray = weights.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out: FloatArray = (weights @ per_row) / total
-    return out
-
-
-def _accuracy(t: Any, s: Any, w: FloatArray, c: Sequence[Any] | None) -> FloatArray:
-    return _mean(w, (t == s).astype(np.float64))
-
-
-def _counts(t: Any, s: Any, w: FloatArray, label: Any) -> tuple[FloatArray, ...]:
-    truth, pred = (t == label).astype(np.float64), (s == label).astype(np.float64)
-    tp = w @ (truth * pred)
-    return tp, w @ ((1 - truth) * pred), w @ (truth * (1 - pred))
-
-
-def _per_class(
-    score: Callable[[FloatArray, FloatArray, FloatArray], FloatArray],
-) -> Metric:
-    """Binary: the positive (last) class; multiclass: the macro average over classes."""
-
-    def metric(t: Any, s: Any, w: FloatArray, c: Sequence[Any] | None) -> FloatArray:
-        labels = list(c) if c is not None else list(np.unique(np.concatenate([t, s])))
-        picked = labels[-1:] if len(labels) == 2 else labels
-        parts = []
-        for label in picked:  # over classes, not rows
-            tp, fp, fn = _counts(t, s, w, label)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                parts.append(np.nan_to_num(score(tp, fp, fn), nan=0.0))
-        out: FloatArray = np.mean(parts, axis=0)
+def _mean_of(per_row: FloatArray) -> Weighted:
+    def weighted(w: FloatArray) -> FloatArray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out: FloatArray = (w @ per_row) / w.sum(axis=1)
         return out
 
-    return metric
+    return weighted
+
+
+def _accuracy(t: Any, s: Any, c: Sequence[Any] | None) -> Weighted:
+    return _mean_of((t == s).astype(np.float64))
+
+
+def _per_class(score: Callable[[FloatArray, FloatArray, FloatArray], FloatArray]) -> Prepare:
+    """Binary: the positive (last) class; multiclass: the macro average over classes."""
+
+    def prep(t: Any, s: Any, c: Sequence[Any] | None) -> Weighted:
+        labels = list(c) if c is not None else list(np.unique(np.concatenate([t, s])))
+        picked = labels[-1:] if len(labels) == 2 else labels
+        # per class: the rows counting as true positives, false positives, false negatives
+        columns = []
+        for label in picked:  # over classes, not rows
+            truth, pred = (t == label).astype(np.float64), (s == label).astype(np.float64)
+            columns += [truth * pred, (1 - truth) * pred, truth * (1 - pred)]
+        stacked = np.column_stack(columns)
+
+        def weighted(w: FloatArray) -> FloatArray:
+            counts = w @ stacked
+            parts = []
+            for k in range(len(picked)):
+                tp, fp, fn = counts[:, 3 * k], counts[:, 3 * k + 1], counts[:, 3 * k + 2]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    parts.append(np.nan_to_num(score(tp, fp, fn), nan=0.0))
+            out: FloatArray = np.mean(parts, axis=0)
+            return out
+
+        return weighted
+
+    return prep
 
 
 def _proba(s: Any, t: Any, c: Sequence[Any] | None) -> tuple[FloatArray, FloatArray]:
@@ -197,83 +210,102 @@ def _proba(s: Any, t: Any, c: Sequence[Any] | None) -> tuple[FloatArray, FloatAr
     return proba, onehot
 
 
-def _log_loss(t: Any, s: Any, w: FloatArray, c: Sequence[Any] | None) -> FloatArray:
+def _log_loss(t: Any, s: Any, c: Sequence[Any] | None) -> Weighted:
     proba, onehot = _proba(s, t, c)
     clipped = np.clip(proba, _EPS, 1 - _EPS)
     clipped /= clipped.sum(axis=1, keepdims=True)
-    return _mean(w, -np.sum(onehot * np.log(clipped), axis=1))
+    return _mean_of(-np.sum(onehot * np.log(clipped), axis=1))
 
 
-def _brier(t: Any, s: Any, w: FloatArray, c: Sequence[Any] | None) -> FloatArray:
+def _brier(t: Any, s: Any, c: Sequence[Any] | None) -> Weighted:
     proba, onehot = _proba(s, t, c)
     if proba.shape[1] == 2:
-        return _mean(w, (proba[:, 1] - onehot[:, 1]) ** 2)
-    return _mean(w, np.sum((proba - onehot) ** 2, axis=1))
+        return _mean_of((proba[:, 1] - onehot[:, 1]) ** 2)
+    return _mean_of(np.sum((proba - onehot) ** 2, axis=1))
 
 
-def _binary_auc(positive: FloatArray, score: FloatArray, w: FloatArray) -> FloatArray:
-    """Weighted Mann-Whitney AUC for every weight row: sort once, sum weights per tied score."""
+def _binary_auc(positive: FloatArray, score: FloatArray) -> Weighted:
+    """Weighted Mann-Whitney AUC: rows sorted by score once; per weight row, the positives'
+    weight times the negatives' weight below them (ties count half), over all pairs."""
     order = np.argsort(score, kind="mergesort")
-    sorted_score = score[order]
-    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
-    wp = np.add.reduceat(w[:, order] * positive[order], starts, axis=1)
-    wn = np.add.reduceat(w[:, order] * (1 - positive[order]), starts, axis=1)
-    below = np.cumsum(wn, axis=1) - wn
-    pairs = wp.sum(axis=1) * wn.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        auc: FloatArray = np.sum(wp * (below + 0.5 * wn), axis=1) / pairs
-    return np.where(pairs > 0, auc, np.nan)
+    ordered = score[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    pos = positive[order]
+    ties = len(starts) < len(score)
+
+    def weighted(w: FloatArray) -> FloatArray:
+        ws = w[:, order]
+        wp, wn = ws * pos, ws * (1 - pos)
+        if ties:  # sum weights per group of equal scores
+            wp = np.add.reduceat(wp, starts, axis=1)
+            wn = np.add.reduceat(wn, starts, axis=1)
+        below = np.cumsum(wn, axis=1) - wn
+        pairs = wp.sum(axis=1) * wn.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc: FloatArray = np.sum(wp * (below + 0.5 * wn), axis=1) / pairs
+        return np.where(pairs > 0, auc, np.nan)
+
+    return weighted
 
 
-def _roc_auc(t: Any, s: Any, w: FloatArray, c: Sequence[Any] | None) -> FloatArray:
+def _roc_auc(t: Any, s: Any, c: Sequence[Any] | None) -> Weighted:
     proba, onehot = _proba(s, t, c)
     if proba.shape[1] == 2:
-        return _binary_auc(onehot[:, 1], proba[:, 1], w)
+        return _binary_auc(onehot[:, 1], proba[:, 1])
     # one-vs-rest macro average, as roc_auc_score(multi_class="ovr")
-    out: FloatArray = np.mean(
-        [_binary_auc(onehot[:, k], proba[:, k], w) for k in range(proba.shape[1])], axis=0
-    )
-    return out
+    per_class = [_binary_auc(onehot[:, k], proba[:, k]) for k in range(proba.shape[1])]
+
+    def weighted(w: FloatArray) -> FloatArray:
+        out: FloatArray = np.mean([fn(w) for fn in per_class], axis=0)
+        return out
+
+    return weighted
 
 
 def _regression(t: Any, s: Any) -> tuple[FloatArray, FloatArray]:
     return np.asarray(t, dtype=np.float64), np.asarray(s, dtype=np.float64)
 
 
-def _mae(t: Any, s: Any, w: FloatArray, c: Sequence[Any] | None) -> FloatArray:
+def _mae(t: Any, s: Any, c: Sequence[Any] | None) -> Weighted:
     truth, pred = _regression(t, s)
-    return _mean(w, np.abs(truth - pred))
+    return _mean_of(np.abs(truth - pred))
 
 
-def _mse(t: Any, s: Any, w: FloatArray, c: Sequence[Any] | None) -> FloatArray:
+def _mse(t: Any, s: Any, c: Sequence[Any] | None) -> Weighted:
     truth, pred = _regression(t, s)
-    return _mean(w, (truth - pred) ** 2)
+    return _mean_of((truth - pred) ** 2)
 
 
-def _rmse(t: Any, s: Any, w: FloatArray, c: Sequence[Any] | None) -> FloatArray:
-    out: FloatArray = np.sqrt(_mse(t, s, w, c))
-    return out
+def _rmse(t: Any, s: Any, c: Sequence[Any] | None) -> Weighted:
+    mse = _mse(t, s, c)
+    return lambda w: np.sqrt(mse(w))
 
 
-def _mape(t: Any, s: Any, w: FloatArray, c: Sequence[Any] | None) -> FloatArray:
+def _mape(t: Any, s: Any, c: Sequence[Any] | None) -> Weighted:
     truth, pred = _regression(t, s)
     nonzero = truth != 0
-    rel = np.abs(truth - pred) / np.where(nonzero, np.abs(truth), 1.0)
-    return _mean(w[:, nonzero], rel[nonzero])
+    rel = (np.abs(truth - pred) / np.where(nonzero, np.abs(truth), 1.0))[nonzero]
+    mean = _mean_of(rel)
+    return lambda w: mean(w[:, nonzero])
 
 
-def _r2(t: Any, s: Any, w: FloatArray, c: Sequence[Any] | None) -> FloatArray:
+def _r2(t: Any, s: Any, c: Sequence[Any] | None) -> Weighted:
     truth, pred = _regression(t, s)
-    total = w.sum(axis=1)
-    mean = (w @ truth) / total
-    ss_tot = w @ (truth**2) - total * mean**2
-    ss_res = w @ ((truth - pred) ** 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2: FloatArray = 1.0 - ss_res / ss_tot
-    return np.where(ss_tot > 1e-12 * np.maximum(w @ (truth**2), 1.0), r2, np.nan)
+    columns = np.column_stack([truth, truth**2, (truth - pred) ** 2])
+
+    def weighted(w: FloatArray) -> FloatArray:
+        total = w.sum(axis=1)
+        sums = w @ columns
+        mean = sums[:, 0] / total
+        ss_tot = sums[:, 1] - total * mean**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2: FloatArray = 1.0 - sums[:, 2] / ss_tot
+        return np.where(ss_tot > 1e-12 * np.maximum(sums[:, 1], 1.0), r2, np.nan)
+
+    return weighted
 
 
-_METRICS: dict[str, Metric] = {
+_METRICS: dict[str, Prepare] = {
     "accuracy": _accuracy,
     "precision": _per_class(lambda tp, fp, fn: tp / (tp + fp)),
     "recall": _per_class(lambda tp, fp, fn: tp / (tp + fn)),

@@ -187,3 +187,15 @@ def test_promote_checks_its_arguments(world: World) -> None:
         keel.models.promote("churn", v, gates={"champion": {"metrics": {"f1": "big"}}})
     assert keel.models.decisions("churn") == []
     assert np.isfinite(keel.models.promote("churn", v).created_ms)
+
+
+def test_only_ready_versions_are_promoted(world: World) -> None:
+    from keel.errors import Conflict
+    from keel.models import NewModelVersion
+
+    pending = keel.models.default().registry.create_version(
+        NewModelVersion(name="churn", flavor="sklearn")
+    )
+    with pytest.raises(Conflict, match="only ready versions"):
+        keel.models.promote("churn", pending.version)
+    assert keel.models.decisions("churn") == [] and _holder() is None
