@@ -25,12 +25,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_state(tracking_uri: str, artifacts: Path, **overrides: Any) -> Any:
+def make_state(tracking_uri: str, artifacts: str | Path, **overrides: Any) -> Any:
+    """Open server stores on ``tracking_uri`` and ``artifacts`` (a folder or s3:// URI)."""
     from keel.auth import HashParams, open_auth_store
     from keel.server._settings import ServerSettings
     from keel.server._state import open_state
 
-    settings = ServerSettings(tracking_uri=tracking_uri, artifacts_uri=str(artifacts), **overrides)
+    settings = ServerSettings(
+        tracking_uri=tracking_uri,
+        artifacts_uri=str(artifacts),
+        **overrides,
+    )
     # Cheap hashing: the tests make many users; the cost parameters are not under test here.
     auth = open_auth_store(
         settings.tracking_uri,

@@ -133,3 +133,24 @@ def test_refuses_a_non_loopback_bind_without_allow_remote(tmp_path: Path) -> Non
     )
     assert r.returncode == 1
     assert "--allow-remote" in r.stderr
+
+
+def test_a_weak_admin_password_is_refused_with_the_rule(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [
+            KEEL,
+            "server",
+            "--port",
+            str(free_port()),
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'meta.db'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "KEEL_HOME": str(tmp_path / ".keel"), "KEEL_ADMIN_PASSWORD": "short"},
+        check=False,
+    )
+    assert r.returncode == 1
+    assert "password" in r.stderr and "12 characters" in r.stderr
+    assert "short" not in r.stdout
