@@ -199,3 +199,36 @@ def test_only_ready_versions_are_promoted(world: World) -> None:
     with pytest.raises(Conflict, match="only ready versions"):
         keel.models.promote("churn", pending.version)
     assert keel.models.decisions("churn") == [] and _holder() is None
+
+
+def test_alias_moved_by_someone_else_during_the_gates_is_a_conflict(world: World) -> None:
+    """The gates compared against the holder at the start; if the alias moves while they run
+    (here: another process's promotion, as a thread), this promotion stops and says so."""
+    import threading
+    import time
+
+    from keel.errors import Conflict
+
+    first, candidate, other = (register(world, GOOD, seed=s) for s in (0, 1, 2))
+    keel.models.set_alias("churn", "champion", first)
+    moved = threading.Event()
+
+    def move_when_gates_started() -> None:
+        deadline = time.monotonic() + 60
+        # The gate run stores its evaluation before it starts timing predictions.
+        while not keel.models.evaluations("churn", candidate) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        keel.models.set_alias("churn", "champion", other)
+        moved.set()
+
+    mover = threading.Thread(target=move_when_gates_started)
+    mover.start()
+    spec = _gates(world, max_p95_latency_ms=1000, latency_calls=1000)
+    try:
+        with pytest.raises(Conflict, match="moved to v3"):
+            keel.models.promote("churn", candidate, gates=spec)
+    finally:
+        mover.join()
+    assert moved.is_set() and _holder() == other
+    (decision,) = keel.models.decisions("churn", candidate)
+    assert decision.passed and not decision.moved and decision.previous_version == first
