@@ -13,7 +13,7 @@ import keel
 import keel.data
 import keel.models
 from keel.config import reset_settings
-from keel.errors import InvalidInput
+from keel.errors import InvalidInput, NotFound
 from keel.models._sql import SqlModelRegistry
 
 
@@ -53,3 +53,24 @@ def test_round_trip_on_each_database(
     assert lin.run is not None and lin.run.id == run.id
     assert lin.datasets[0].ref == ds.ref and lin.datasets[0].digest == ds.digest
     assert [v.version for v in keel.models.models_using(ds.ref)] == [1, 2]
+
+
+def test_models_on_explicit_stores(
+    db_url: str, numeric: tuple[pd.DataFrame, pd.Series], tmp_path: Path
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from keel.artifacts import open_content_store
+    from keel.models import Models
+    from keel.tracking import open_store
+
+    x, y = numeric
+    registry = SqlModelRegistry(db_url)
+    models = Models(registry, open_content_store(str(tmp_path / "objects")), open_store(db_url))
+    model = LogisticRegression().fit(x, y)
+    mv = models.log(model, "explicit", signature_from=x)
+    assert mv.version == 1 and registry.get_version("explicit", 1).status.value == "ready"
+    np.testing.assert_array_equal(models.load("explicit/1").predict(x), model.predict(x))
+    with pytest.raises(NotFound):
+        keel.models.get_version("explicit", 1)  # the configured stores know nothing of it
+    registry.close()

@@ -233,6 +233,20 @@ class Models:
         )
         return self.finish(pending, lambda: files)
 
+    # -- logging and loading (the module functions of keel.models, on these stores) ----------
+
+    def log(self, model: Any, name: str | None = None, **options: Any) -> Any:
+        """``keel.models.log`` on these stores (same arguments)."""
+        from keel.models._log import log
+
+        return log(self, model, name=name, **options)
+
+    def load(self, uri: str | ModelVersion) -> Any:
+        """``keel.models.load`` on these stores: a ``LoadedModel``."""
+        from keel.models._load import load
+
+        return load(self, uri)
+
     # -- lineage ------------------------------------------------------------------------------
 
     def lineage(self, uri: str) -> Lineage:
