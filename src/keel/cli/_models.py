@@ -214,6 +214,7 @@ def trust(
 # --- release commands (MODELS-RELEASE: keel.cli._models_release) ---
 from keel.cli import _models_release  # noqa: E402 - mounted after this group's own commands
 
+app.command("evaluate")(_models_release.evaluate)
 app.command("promote")(_models_release.promote)
 app.command("approve")(_models_release.approve)
 app.command("decisions")(_models_release.decisions)

@@ -1,4 +1,4 @@
-"""``keel models promote | approve | decisions | card``: releasing registered versions.
+"""``keel models evaluate | promote | approve | decisions | card``: releasing versions.
 
 The commands are plain functions; ``keel.cli._models`` mounts them on ``keel models``.
 """
@@ -70,6 +70,36 @@ def print_decision(decision: PromotionDecision, *, json: bool) -> None:
             f"for {decision.name} v{decision.version} -> {decision.alias}",
             highlight=False,
         )
+
+
+def evaluate(  # noqa: PLR0917 - Typer passes every option positionally
+    ref: Annotated[str, typer.Argument(help="NAME/VERSION or NAME@ALIAS, e.g. churn/4.")],
+    data: Annotated[str, typer.Option("--data", help="Dataset version, e.g. churn@v3.")],
+    target: Annotated[str, typer.Option("--target", help="Target column.")],
+    slice_: Annotated[
+        list[str] | None,
+        typer.Option("--slice", help="Also report metrics per value of this column (repeatable)."),
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Project of the evaluation run.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Evaluate REF on a dataset version; the result is stored and logged to a run."""
+    import keel.models
+
+    result = keel.models.evaluate(ref, data, target, slices=slice_ or (), project=project)
+    if json:
+        print_json(result.to_dict())
+        return
+    table(f"{result.model_ref} on {result.dataset} ({result.rows} rows, {result.task})",
+          ["Metric", "Value"], [[k, v] for k, v in result.metrics.items()])  # fmt: skip
+    for column, by_value in result.slices.items():
+        keys = [k for k in result.metrics if any(k in m for m in by_value.values())]
+        table(f"per {column}", [column, "rows", *keys],
+              [[value, int(m["rows"]), *(m.get(k) for k in keys)]
+               for value, m in by_value.items()])  # fmt: skip
+    console.print(f"Run: {result.run_id}", highlight=False)
 
 
 def promote(  # noqa: PLR0917 - Typer passes every option positionally

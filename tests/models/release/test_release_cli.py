@@ -77,3 +77,17 @@ def test_card_command_sets_fields_and_writes_both_formats(gated: int, tmp_path: 
     assert bad.exit_code == 1
     bad_field = runner.invoke(app, ["models", "card", f"churn/{gated}", "--set", "colour=blue"])
     assert bad_field.exit_code != 0
+
+
+def test_evaluate_command_prints_and_stores(world: World) -> None:
+    v = register(world, ["a", "b"])
+    shown = runner.invoke(
+        app, ["models", "evaluate", f"churn/{v}", "--data", world.ref, "--target", "churned",
+              "--slice", "region"],
+    )  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    assert "roc_auc" in shown.output and "per region" in shown.output and "north" in shown.output
+    args = ["models", "evaluate", "churn@latest", "--data", world.ref, "--target", "churned"]
+    body = json.loads(runner.invoke(app, [*args, "--json"]).output)
+    assert body["model"] == f"churn/{v}" and body["dataset"] == world.ref
+    assert len(keel.models.evaluations("churn", v)) == 2
