@@ -118,3 +118,26 @@ def test_card_fields_inherit_from_earlier_versions_until_edited(store: SqlReleas
         store.set_card_fields("churn", 5, {"limitations": "ok", "secret_sauce": "x"})
     assert info.value.field == "secret_sauce"
     assert store.card_fields("churn", 5)["limitations"] == ("EU and UK.", 5)  # nothing written
+
+
+def test_migration_0006_matches_the_declared_tables(db_url: str) -> None:
+    from keel.db import metadata
+    from keel.models import _release_tables
+
+    inspector = inspect(connect(db_url))
+    for table in (
+        _release_tables.model_evaluations,
+        _release_tables.model_decisions,
+        _release_tables.model_approvals,
+        _release_tables.model_card_fields,
+    ):
+        assert table is metadata.tables[table.name]
+        columns = {c["name"]: c for c in inspector.get_columns(table.name)}
+        assert set(columns) == {c.name for c in table.columns}, table.name
+        for column in table.columns:
+            assert columns[column.name]["nullable"] == column.nullable, (table.name, column.name)
+        pk = inspector.get_pk_constraint(table.name)["constrained_columns"]
+        assert set(pk) == {c.name for c in table.primary_key.columns}, table.name
+        declared = {tuple(c.name for c in i.columns) for i in table.indexes}
+        found = {tuple(i["column_names"]) for i in inspector.get_indexes(table.name)}
+        assert declared <= found, table.name
