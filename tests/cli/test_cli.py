@@ -169,6 +169,21 @@ def test_gc_is_dry_run_by_default_and_keeps_referenced(two_runs: list[str]) -> N
     assert open_content_store().exists(listing[0]["digest"])
 
 
+def test_gc_keeps_files_of_models_logged_outside_a_run() -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import keel.models
+
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.2], [0.1, 0.9]])
+    model = LogisticRegression().fit(x, [0, 1, 1, 0])
+    keel.models.log(model, name="outside", input_example=x[:2])
+    applied = json.loads(invoke("gc", "--grace-hours", "0", "--apply", "--json"))
+    assert applied["deleted_count"] == 0
+    loaded = keel.models.load("models:/outside/1")
+    assert list(loaded.predict(x)) == list(model.predict(x))
+
+
 def test_artifacts_put_uploads_files_and_folders(two_runs: list[str], tmp_path: Path) -> None:
     folder = tmp_path / "report"
     (folder / "plots").mkdir(parents=True)

@@ -16,13 +16,20 @@ def gc(
     ] = 24.0,
     json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Find artifact objects no run, dataset version or other record refers to; delete them
-    with --apply."""
+    """Find artifact objects no run, dataset version, model version or other record refers
+    to; delete them with --apply."""
     from keel.artifacts import open_content_store
     from keel.data import open_data_store
+    from keel.models import open_registry
     from keel.tracking import open_store
 
-    keep = set(open_store().referenced_digests()) | set(open_data_store().referenced_digests())
+    # Every store that records digests contributes: a model logged outside a run is referred
+    # to by the registry alone.
+    keep = (
+        set(open_store().referenced_digests())
+        | set(open_data_store().referenced_digests())
+        | set(open_registry().referenced_digests())
+    )
     report = open_content_store().gc(keep, dry_run=not apply, older_than_s=grace * 3600)
     if json:
         print_json(report.to_dict())
