@@ -98,13 +98,43 @@ def test_wrong_media_type_is_415(client: httpx.Client) -> None:
         r = client.post("/api/v1/auth/login", content=body, headers={"Content-Type": content_type})
         assert r.status_code == 415, content_type
         assert r.json()["error"]["field"] == "content-type"
-    # Raw bytes are a media type some routes take, but not this one.
+    # Raw bytes are what PUT uploads take; a POST never does.
     r = client.post(
         "/api/v1/auth/login", content=body, headers={"Content-Type": "application/octet-stream"}
     )
     assert r.status_code == 415
+    assert "PUT" in r.json()["error"]["message"]
     r = client.post("/api/v1/auth/login", content=body, headers={"Content-Type": ""})
     assert r.status_code == 415
+
+
+def test_a_put_with_raw_bytes_to_a_json_route_is_415(
+    client: httpx.Client, admin_token: str
+) -> None:
+    r = client.put(
+        "/api/v1/projects/p/members/admin",
+        content=b'{"role": "viewer"}',
+        headers={
+            "Authorization": f"Bearer {admin_token}",
+            "Content-Type": "application/octet-stream",
+        },
+    )
+    assert r.status_code == 415, r.text
+
+
+def test_refused_bodies_leave_no_error_in_the_log(
+    client: httpx.Client, admin_token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The refusal is answered by the middleware; the route that wanted the body sees a
+    # disconnect, which is not a server error.
+    deep = "[" * 9 + "]" * 9
+    headers = {"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"}
+    with caplog.at_level("ERROR"):
+        r = client.post("/api/v1/runs/search", content=deep, headers=headers)
+        assert r.status_code == 422
+        r = client.post("/api/v1/users", content=deep, headers=headers)
+        assert r.status_code == 422
+    assert not [rec for rec in caplog.records if rec.levelname == "ERROR"], caplog.text
 
 
 def test_malformed_json_is_400(client: httpx.Client) -> None:

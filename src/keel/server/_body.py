@@ -88,13 +88,15 @@ class BodyLimitMiddleware:
         has_body = chunked or bool(length)
         media = _media(headers.get(b"content-type", b""))
         json_body = is_json_media(media)
-        if has_body and not json_body and media != RAW_MEDIA:
+        # Bytes are uploaded with PUT (artifact objects and keys); every other body is JSON.
+        raw_ok = media == RAW_MEDIA and scope["method"] == "PUT"
+        if has_body and not json_body and not raw_ok:
             await _refuse(
                 send,
                 415,
                 "UnsupportedMediaType",
-                f"unsupported Content-Type {media or '(none)'!r}; send application/json "
-                f"(or {RAW_MEDIA} where a route takes raw bytes)",
+                f"unsupported Content-Type {media or '(none)'!r} for {scope['method']}; send "
+                f"application/json (or {RAW_MEDIA} to a PUT that uploads bytes)",
                 "content-type",
             )
             return

@@ -17,6 +17,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from keel import errors as e
@@ -164,7 +165,13 @@ def install(app: FastAPI) -> None:
             500, "InternalError", "the server failed to complete the request; see its log"
         )
 
+    async def on_disconnect(request: Request, exc: Exception) -> Response:
+        # The client went away mid-body, or _body refused the body and already answered (it
+        # hands the app a disconnect): nobody reads this answer, and it is not an error.
+        return error_response(400, "InvalidInput", "the request body was cut off", "body")
+
     app.add_exception_handler(e.KeelError, on_keel)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(Exception, on_bug)
