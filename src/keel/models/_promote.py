@@ -111,7 +111,7 @@ def judge(
     frame: pd.DataFrame | None = None
     model: LoadedModel | None = None
     x: Any = None
-    if spec.needs_predictions or spec.max_p95_latency_ms is not None:
+    if spec.needs_predictions:
         ref, column = _data_for(releases, candidate, spec, data=data, target=target)
         dataset, frame = _evaluate.read_dataset(ref)
         from keel.models._load import load
@@ -140,7 +140,8 @@ def judge(
             )  # fmt: skip
             results.append(_gates.check_fairness(gate, found))
     if spec.max_p95_latency_ms is not None:
-        assert model is not None
+        if model is None:
+            model, x = _latency_input(models, releases, candidate, spec, data=data, target=target)
         p95, calls = measure_latency(model, x, rows=spec.latency_batch_rows,
                                      calls=spec.latency_calls)  # fmt: skip
         results.append(_gates.check_latency(spec.max_p95_latency_ms, p95, calls=calls,
@@ -158,6 +159,35 @@ def judge(
         dataset=None if evaluation is None else evaluation.dataset,
         evaluation=evaluation,
     )
+
+
+def _latency_input(
+    models: Models,
+    releases: ReleaseStore,
+    candidate: ModelVersion,
+    spec: _gates.GateSpec,
+    *,
+    data: str | None,
+    target: str | None,
+) -> tuple[LoadedModel, Any]:
+    """Rows to time predictions on when no other gate scored the model: the evaluation data if
+    any is known, else the input example stored with the version."""
+    from keel.models._load import load
+
+    model = load(models, candidate)
+    try:
+        ref, column = _data_for(releases, candidate, spec, data=data, target=target)
+    except InvalidInput:
+        example = model.input_example()
+        if example is None or len(example) == 0:
+            raise InvalidInput(
+                "the latency gate needs rows to time: evaluation data (dataset and target) or "
+                "an input example stored with the version",
+                field="data",
+            ) from None
+        return model, example
+    dataset, frame = _evaluate.read_dataset(ref)
+    return model, _evaluate.feature_frame(model, frame, target=column, key=dataset.key)
 
 
 def _data_for(

@@ -223,7 +223,7 @@ def test_alias_moved_by_someone_else_during_the_gates_is_a_conflict(world: World
 
     mover = threading.Thread(target=move_when_gates_started)
     mover.start()
-    spec = _gates(world, max_p95_latency_ms=1000, latency_calls=1000)
+    spec = _gates(world, metrics={"roc_auc": ">= 0.5"}, max_p95_latency_ms=1000, latency_calls=1000)
     try:
         with pytest.raises(Conflict, match="moved to v3"):
             keel.models.promote("churn", candidate, gates=spec)
@@ -232,3 +232,13 @@ def test_alias_moved_by_someone_else_during_the_gates_is_a_conflict(world: World
     assert moved.is_set() and _holder() == other
     (decision,) = keel.models.decisions("churn", candidate)
     assert decision.passed and not decision.moved and decision.previous_version == first
+
+
+def test_latency_alone_times_the_stored_input_example(world: World) -> None:
+    v = register(world, GOOD)
+    decision = keel.models.check_gates(
+        "churn", v, gates={"champion": {"max_p95_latency_ms": 2000, "latency_calls": 10}}
+    )
+    (gate,) = decision.gates
+    assert gate.passed and gate.kind == "latency" and gate.observed is not None
+    assert decision.dataset is None and keel.models.evaluations("churn", v) == []
