@@ -16,22 +16,23 @@ Gates are declared in the project's ``keel.toml`` (or a file passed with ``--gat
 
 Keys under ``[gates]`` are defaults every alias inherits; an alias table overrides them key by
 key (``metrics`` merge metric by metric). This module parses the declaration and judges
-observed facts against it (plain values in, :class:`GateResult` out); gathering the facts —
-evaluating, timing, bootstrapping — is :mod:`keel.models._promote`'s job.
+observed facts against it is :mod:`keel.models._gates_check`'s job (plain values in,
+:class:`GateResult` out); gathering the facts — evaluating, timing, bootstrapping — is
+:mod:`keel.models._promote`'s.
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from keel.errors import InvalidInput
-from keel.models._bootstrap import BOOTSTRAP_METRICS, MAX_RESAMPLES, BootstrapDiff
-from keel.models._fairness import FAIRNESS_METRICS, FairnessResult
+from keel.models._bootstrap import BOOTSTRAP_METRICS, MAX_RESAMPLES
+from keel.models._fairness import FAIRNESS_METRICS
 
 GATE_KEYS = frozenset(
     {
@@ -350,96 +351,3 @@ def _approval_gate(value: Any, where: str) -> ApprovalGate | None:
         required=_int_in(value.get("required", 1), 1, 20, f"{where}.required"),
         approvers=tuple(approvers),
     )
-
-
-# -- judging ------------------------------------------------------------------------------------
-
-
-def _compare(observed: float, op: str, threshold: float) -> bool:
-    return {
-        ">=": observed >= threshold,
-        "<=": observed <= threshold,
-        ">": observed > threshold,
-        "<": observed < threshold,
-    }[op]
-
-
-def check_metric(gate: MetricGate, metrics: Mapping[str, float]) -> GateResult:
-    name = f"{gate.metric} {gate.op} {gate.threshold:g}"
-    observed = metrics.get(gate.metric)
-    if observed is None or not math.isfinite(observed):
-        return GateResult(
-            name, "metric", False, None, gate.threshold, gate.op,
-            detail=f"metric {gate.metric!r} was not measured on this data",
-        )  # fmt: skip
-    passed = _compare(observed, gate.op, gate.threshold)
-    return GateResult(name, "metric", passed, observed, gate.threshold, gate.op)
-
-
-def check_beat(
-    gate: BeatGate, diff: BootstrapDiff | None, *, alias: str, holder: int | None
-) -> GateResult:
-    """``diff``: candidate (A) against the alias holder (B); None when there is no holder."""
-    unit = "relative" if gate.relative else "absolute"
-    name = f"beats {alias} on {gate.metric} by > {gate.margin:g} ({unit})"
-    if diff is None:
-        return GateResult(
-            name, "beat", True, None, gate.margin, ">",
-            detail=f"nothing to beat: no other version holds {alias!r}",
-        )  # fmt: skip
-    lo, hi = diff.low, diff.high
-    passed = math.isfinite(lo) and lo > gate.margin
-    detail = (
-        f"{gate.metric}: candidate {diff.a:.4f} vs v{holder} {diff.b:.4f}; "
-        f"{diff.confidence:.0%} CI of the difference [{lo:.4f}, {hi:.4f}] "
-        f"over {diff.resamples} paired resamples"
-    )
-    if not math.isfinite(lo):
-        detail += "; too few resamples had the metric defined"
-    return GateResult(
-        name, "beat", passed, diff.diff, gate.margin, ">", ci_low=lo, ci_high=hi,
-        detail=detail,
-        extra={"holder": holder, "candidate_value": diff.a, "holder_value": diff.b,
-               "relative": gate.relative, "resamples": diff.resamples},
-    )  # fmt: skip
-
-
-def check_latency(limit_ms: float, p95_ms: float, *, calls: int, batch_rows: int) -> GateResult:
-    return GateResult(
-        f"p95 predict latency <= {limit_ms:g} ms", "latency", p95_ms <= limit_ms, p95_ms,
-        limit_ms, "<=", detail=f"{calls} calls of {batch_rows} row(s) each",
-    )  # fmt: skip
-
-
-def check_size(limit_mb: float, size_bytes: int) -> GateResult:
-    size_mb = size_bytes / 1_000_000
-    return GateResult(
-        f"model size <= {limit_mb:g} MB", "size", size_mb <= limit_mb, size_mb, limit_mb, "<=",
-        detail=f"{size_bytes} bytes",
-    )  # fmt: skip
-
-
-def check_fairness(gate: FairnessGate, result: FairnessResult) -> GateResult:
-    return GateResult(
-        f"{gate.metric} across {gate.sensitive} <= {gate.max:g}", "fairness",
-        result.value <= gate.max, result.value, gate.max, "<=",
-        extra={"sensitive": gate.sensitive, "groups": result.groups},
-    )  # fmt: skip
-
-
-def check_approvals(
-    gate: ApprovalGate, approvers: Sequence[str], *, author: str | None
-) -> GateResult:
-    """Count distinct approvers other than the author (and among ``gate.approvers`` if set)."""
-    valid = sorted(
-        {a for a in approvers if a != author and (not gate.approvers or a in gate.approvers)}
-    )
-    ignored = sorted(set(approvers) - set(valid))
-    detail = f"approved by {', '.join(valid) if valid else 'nobody yet'}"
-    if ignored:
-        detail += f"; not counted: {', '.join(ignored)}"
-    return GateResult(
-        f"approvals >= {gate.required} (not the author)", "approvals",
-        len(valid) >= gate.required, float(len(valid)), float(gate.required), ">=",
-        detail=detail, extra={"approvers": valid, "author": author},
-    )  # fmt: skip

@@ -22,7 +22,7 @@ import numpy as np
 
 from keel import _time
 from keel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from keel.models import _evaluate, _gates
+from keel.models import _evaluate, _gates, _gates_check
 from keel.models._bootstrap import PROBA_METRICS, paired_bootstrap
 from keel.models._fairness import fairness
 from keel.models._records import VersionStatus
@@ -124,7 +124,7 @@ def judge(
             target=column, scored=scored,
         )  # fmt: skip
         known = {**evaluation.metrics, **evaluation.business}
-        results += [_gates.check_metric(g, known) for g in spec.metrics]
+        results += [_gates_check.check_metric(g, known) for g in spec.metrics]
         if spec.beat is not None:
             results.append(
                 _beat(models, spec, rival=rival, scored=scored, frame=frame, target=column,
@@ -138,20 +138,22 @@ def judge(
                 gate.metric, scored.y_true, scored.y_pred, frame[gate.sensitive].to_numpy(),
                 sensitive_name=gate.sensitive, classes=scored.classes or (),
             )  # fmt: skip
-            results.append(_gates.check_fairness(gate, found))
+            results.append(_gates_check.check_fairness(gate, found))
     if spec.max_p95_latency_ms is not None:
         if model is None:
             model, x = _latency_input(models, releases, candidate, spec, data=data, target=target)
         p95, calls = measure_latency(model, x, rows=spec.latency_batch_rows,
                                      calls=spec.latency_calls)  # fmt: skip
-        results.append(_gates.check_latency(spec.max_p95_latency_ms, p95, calls=calls,
+        results.append(_gates_check.check_latency(spec.max_p95_latency_ms, p95, calls=calls,
                                             batch_rows=spec.latency_batch_rows))  # fmt: skip
     if spec.max_size_mb is not None:
-        results.append(_gates.check_size(spec.max_size_mb, candidate.size))
+        results.append(_gates_check.check_size(spec.max_size_mb, candidate.size))
     if spec.approvals is not None:
         approvers = [a.user for a in releases.list_approvals(candidate.name, candidate.version)]
         results.append(
-            _gates.check_approvals(spec.approvals, approvers, author=author_of(models, candidate))
+            _gates_check.check_approvals(
+                spec.approvals, approvers, author=author_of(models, candidate)
+            )
         )
     return _Evidence(
         gates=tuple(results),
@@ -254,7 +256,7 @@ def _beat(
     gate = spec.beat
     assert gate is not None
     if rival is None:
-        return _gates.check_beat(gate, None, alias=spec.alias, holder=None)
+        return _gates_check.check_beat(gate, None, alias=spec.alias, holder=None)
     from keel.models._load import load
 
     model = load(models, rival)
@@ -283,7 +285,7 @@ def _beat(
         gate.metric, scored.y_true, mine_s, theirs_s, classes=scored.classes,
         resamples=gate.resamples, confidence=gate.confidence, relative=gate.relative,
     )  # fmt: skip
-    return _gates.check_beat(gate, diff, alias=spec.alias, holder=rival.version)
+    return _gates_check.check_beat(gate, diff, alias=spec.alias, holder=rival.version)
 
 
 def measure_latency(model: LoadedModel, x: Any, *, rows: int, calls: int) -> tuple[float, int]:

@@ -16,14 +16,16 @@ from keel.models._gates import (
     FairnessGate,
     GateResult,
     MetricGate,
+    load_gates,
+    parse_gates,
+)
+from keel.models._gates_check import (
     check_approvals,
     check_beat,
     check_fairness,
     check_latency,
     check_metric,
     check_size,
-    load_gates,
-    parse_gates,
 )
 
 TOML = """
