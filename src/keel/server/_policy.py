@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 from fastapi import Depends, Request, params
 from starlette.concurrency import run_in_threadpool
 
-# FastAPI reads the annotations at runtime: Principal must be importable here (it is light).
-from keel.auth._records import Principal
+# FastAPI reads the annotations at runtime: Principal must be imported for real (it is light).
+from keel.auth import Principal
 from keel.errors import PermissionDenied, Unauthenticated
 from keel.server._state import ServerState, get_state
 
 if TYPE_CHECKING:
-    from keel.auth._records import Role
+    from keel.auth import Role
 
 ProjectOf = Callable[[Request, ServerState], "str | Awaitable[str]"]
 
@@ -62,7 +62,7 @@ class Policy:
     def label(self) -> str:
         if self.kind != "project":
             return self.kind
-        from keel.auth._records import Role
+        from keel.auth import Role
 
         return f"project:{Role(self.role or Role.VIEWER).label}"
 
@@ -193,7 +193,7 @@ def project_role(role: Role, *, project: ProjectOf) -> params.Depends:
             name = await name
         have = await run_in_threadpool(state.auth.role_in, principal, name)
         if have is None or int(have) < needed:
-            from keel.auth._records import Role
+            from keel.auth import Role
 
             raise PermissionDenied(f"this needs the {Role(needed).label} role on project {name!r}")
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from keel.auth._records import Principal, Role, TokenInfo
+from keel.auth import Principal, Role, TokenInfo
 from keel.errors import NotFound, PermissionDenied
 from keel.server._policy import (
     SCOPE_PRINCIPAL,

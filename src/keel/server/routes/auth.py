@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from keel._time import now_ms
-from keel.auth._records import Principal
+from keel.auth import Principal
 from keel.errors import InvalidInput, Unauthenticated
 from keel.server._policy import SCOPE_ACTOR, authenticated, current_principal, public
 from keel.server._state import ServerState, get_state
