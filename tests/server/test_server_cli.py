@@ -154,3 +154,44 @@ def test_a_weak_admin_password_is_refused_with_the_rule(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "password" in r.stderr and "12 characters" in r.stderr
     assert "short" not in r.stdout
+
+
+@pytest.mark.services
+def test_two_servers_over_one_database_behave_as_one(pg_url: str, tmp_path: Path) -> None:
+    password = "Two-Servers-Root-Passphrase-8"
+    args = ["--tracking-uri", pg_url, "--artifact-uri", str(tmp_path / "artifacts")]
+    env = {"KEEL_ADMIN_PASSWORD": password}
+    with (
+        keel_server(args, home=tmp_path, env=env) as (a, _),
+        keel_server(args, home=tmp_path, env=env) as (b, _),
+    ):
+        # A session made on one server is good on the other, CSRF token included.
+        with httpx.Client(base_url=a, timeout=30) as on_a:
+            login = on_a.post(
+                "/api/v1/auth/login", json={"username": "admin", "password": password}
+            )
+            assert login.status_code == 200
+            cookie = on_a.cookies["keel_session"]
+        csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+        with httpx.Client(base_url=b, timeout=30, cookies={"keel_session": cookie}) as on_b:
+            made = on_b.post("/api/v1/tokens", json={"name": "ci", "role": "viewer"}, headers=csrf)
+            assert made.status_code == 201, made.text
+            token = {"Authorization": f"Bearer {made.json()['token']}"}
+            assert httpx.get(f"{a}/api/v1/auth/me", headers=token).status_code == 200
+            # Revoked on B: refused on A at once (no cache of credentials in a process).
+            revoked = on_b.delete(f"/api/v1/tokens/{made.json()['info']['id']}", headers=csrf)
+            assert revoked.status_code == 200
+            assert httpx.get(f"{a}/api/v1/auth/me", headers=token).status_code == 401
+            # Logging out on B ends the session on A too.
+            assert on_b.post("/api/v1/auth/logout", headers=csrf).status_code == 200
+        assert httpx.get(f"{a}/api/v1/auth/me", cookies={"keel_session": cookie}).status_code == 401
+    # Both servers appended to one audit chain, and it verifies.
+    from keel.auth import open_auth_store
+
+    auth = open_auth_store(pg_url)
+    try:
+        assert auth.audit_verify().ok
+        actions = {r.action for r in auth.audit_search(user="admin", limit=100)}
+        assert {"POST /api/v1/tokens", "DELETE /api/v1/tokens/{token_id}"} <= actions
+    finally:
+        auth.close()
