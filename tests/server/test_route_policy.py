@@ -57,6 +57,26 @@ def test_a_route_with_two_policies_is_caught(app: Any) -> None:
         _routes(app)
 
 
+def test_the_app_refuses_to_start_with_a_route_without_policy(
+    state: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi import APIRouter
+
+    from keel.errors import ConfigError
+    from keel.server import create_app
+    from keel.server.routes import ROUTERS
+
+    router = APIRouter(prefix="/api/v1")
+
+    @router.post("/open-door")
+    def open_door() -> dict[str, str]:
+        return {}
+
+    monkeypatch.setattr("keel.server.routes.ROUTERS", [*ROUTERS, router])
+    with pytest.raises(ConfigError, match="POST /api/v1/open-door declares 0 policies"):
+        create_app(state.settings, state=state)
+
+
 def _expected(policy: Policy, caller: Caller) -> str:
     if policy.kind == "public":
         return "ok"

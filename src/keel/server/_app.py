@@ -44,6 +44,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(docs.router)
+    _require_policies(app)
     _document_security(app, settings.session_cookie)
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(BodyLimitMiddleware, limits=state.limits)
@@ -81,3 +82,17 @@ def _document_security(app: FastAPI, cookie: str) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _require_policies(app: FastAPI) -> None:
+    """Default deny: the app is not built if any route lacks its one policy (a route without
+    one would otherwise be served to anyone)."""
+    from keel.errors import ConfigError
+    from keel.server._policy import route_table
+
+    for path, methods, policies in route_table(app.routes):
+        if len(policies) != 1:
+            raise ConfigError(
+                f"route {' '.join(sorted(methods)) or '(no methods)'} {path} declares "
+                f"{len(policies)} policies; give it exactly one of keel.server._policy"
+            )
