@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from keel.cli._output import console, print_json, table
 
@@ -36,7 +37,9 @@ def _num(value: float | None) -> str:
 def _gate_row(g: GateResult) -> list[str]:
     ci = "" if g.ci_low is None else f"[{_num(g.ci_low)}, {_num(g.ci_high)}]"
     verdict = "[green]pass[/]" if g.passed else "[bold red]FAIL[/]"
-    return [g.gate, _num(g.observed), f"{g.op} {_num(g.threshold)}", ci, verdict, g.detail]
+    # Gate names and details carry names people chose (metrics, columns, users): not markup.
+    row = [g.gate, _num(g.observed), f"{g.op} {_num(g.threshold)}", ci]
+    return [*(escape(c) for c in row), verdict, escape(g.detail)]
 
 
 def print_decision(decision: PromotionDecision, *, json: bool) -> None:
@@ -44,30 +47,33 @@ def print_decision(decision: PromotionDecision, *, json: bool) -> None:
     if json:
         print_json(decision.to_dict())
         return
-    title = f"{decision.name} v{decision.version} -> {decision.alias}"
+    title = escape(f"{decision.name} v{decision.version} -> {decision.alias}")
     if decision.gates:
         table(title, ["Gate", "Observed", "Threshold", "CI", "Result", "Detail"],
               [_gate_row(g) for g in decision.gates])  # fmt: skip
     else:
-        console.print(f"{title}: no gates declared for {decision.alias!r}")
+        console.print(f"{title}: no gates declared for {escape(repr(decision.alias))}")
     failed = len(decision.failed_gates)
     if decision.moved and decision.overridden:
         console.print(
-            f"[bold yellow]Overridden[/] by {decision.actor}: {decision.name}@{decision.alias} "
-            f"-> v{decision.version} despite {failed} failing gate(s). Reason: "
-            f"{decision.override_reason}",
+            f"[bold yellow]Overridden[/] by {escape(decision.actor)}: "
+            + escape(
+                f"{decision.name}@{decision.alias} -> v{decision.version} despite {failed} "
+                f"failing gate(s). Reason: {decision.override_reason}"
+            ),
             highlight=False,
         )
     elif decision.moved:
-        console.print(f"[green]Promoted:[/] {decision.name}@{decision.alias} -> "
-                      f"v{decision.version}", highlight=False)  # fmt: skip
+        console.print("[green]Promoted:[/] " + escape(f"{decision.name}@{decision.alias} -> "
+                      f"v{decision.version}"), highlight=False)  # fmt: skip
     elif decision.passed:
-        console.print(f"[green]All gates pass[/] for {decision.name} v{decision.version} -> "
-                      f"{decision.alias} (nothing moved)", highlight=False)  # fmt: skip
+        console.print("[green]All gates pass[/] for " + escape(f"{decision.name} "
+                      f"v{decision.version} -> {decision.alias} (nothing moved)"),
+                      highlight=False)  # fmt: skip
     else:
         console.print(
-            f"[bold red]Not promoted:[/] {failed} of {len(decision.gates)} gate(s) failed "
-            f"for {decision.name} v{decision.version} -> {decision.alias}",
+            f"[bold red]Not promoted:[/] {failed} of {len(decision.gates)} gate(s) failed for "
+            + escape(f"{decision.name} v{decision.version} -> {decision.alias}"),
             highlight=False,
         )
 
@@ -156,8 +162,8 @@ def approve(
     if json:
         print_json(approval.to_dict())
         return
-    console.print(f"Approved {name} v{version} as {approval.user} "
-                  f"({format_ms(approval.created_ms)})", highlight=False)  # fmt: skip
+    text = f"Approved {name} v{version} as {approval.user} ({format_ms(approval.created_ms)})"
+    console.print(escape(text), highlight=False)
 
 
 def decisions(
@@ -176,7 +182,7 @@ def decisions(
     rows = [
         [format_ms(d.created_ms), f"v{d.version}", d.alias, d.action,
          "pass" if d.passed else f"FAIL ({len(d.failed_gates)})",
-         "yes" if d.moved else "no", d.actor, d.override_reason or ""]
+         "yes" if d.moved else "no", escape(d.actor), escape(d.override_reason or "")]
         for d in found
     ]  # fmt: skip
     table(f"Decisions: {name}", ["When", "Version", "Alias", "Action", "Gates", "Moved", "By",

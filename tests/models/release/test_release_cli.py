@@ -91,3 +91,24 @@ def test_evaluate_command_prints_and_stores(world: World) -> None:
     body = json.loads(runner.invoke(app, [*args, "--json"]).output)
     assert body["model"] == f"churn/{v}" and body["dataset"] == world.ref
     assert len(keel.models.evaluations("churn", v)) == 2
+
+
+def test_names_people_chose_are_printed_not_interpreted_as_markup(
+    gated: int, tmp_path: Path
+) -> None:
+    v = str(gated)
+    runner.invoke(app, ["models", "approve", "churn", v, "--as", "[/bob]"])
+    passed = runner.invoke(app, ["models", "promote", "churn", v, "--to", "champion"])
+    assert passed.exit_code == 0, passed.output
+    assert "[/bob]" in passed.output  # the approvals gate's detail names the approver
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[staging]\nmax_size_mb = 0.000001\n")
+    forced = runner.invoke(
+        app,
+        ["models", "promote", "churn", v, "--to", "staging", "--gates", str(strict),
+         "--override", "--reason", "[bold]x[/] [/oops]", "--as", "[red]eve"],
+    )  # fmt: skip
+    assert forced.exit_code == 0, forced.output
+    assert "[bold]x[/] [/oops]" in forced.output and "[red]eve" in forced.output
+    listing = runner.invoke(app, ["models", "decisions", "churn"])
+    assert listing.exit_code == 0 and "[/oops]" in listing.output
