@@ -252,3 +252,10 @@ def test_reads_by_session_are_not_audited(client: httpx.Client, state: Any) -> N
     for _ in range(3):
         assert client.get("/api/v1/users").status_code == 200
     assert len(state.auth.audit_search(limit=1000)) == before
+
+
+def test_a_failed_login_with_a_junk_name_records_no_actor(client: httpx.Client, state: Any) -> None:
+    junk = "x\u202e<script>" * 3
+    assert _login(client, junk, "whatever-password-1").status_code == 401
+    records = state.auth.audit_search(action="POST /api/v1/auth/login", limit=5)
+    assert records[0].outcome == "401" and records[0].actor is None

@@ -7,6 +7,7 @@ API tokens instead (``Authorization: Bearer keel_…``), made under ``/api/v1/to
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -21,6 +22,7 @@ from keel.server._state import ServerState, get_state
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Long enough for any real passphrase, short enough that hashing it costs nothing extra.
 _MAX_PASSWORD = 1024
 
@@ -83,7 +85,9 @@ def login(body: LoginBody, request: Request, response: Response) -> LoginAnswer:
     """Sign in with a username and password: sets the session cookie and returns the CSRF
     token to send as ``X-CSRF-Token`` on state-changing requests."""
     state = get_state(request)
-    request.scope[SCOPE_ACTOR] = body.username[:64]
+    if _USERNAME.fullmatch(body.username):
+        # Who tried, for the audit record; a name no account could have is left out of it.
+        request.scope[SCOPE_ACTOR] = body.username
     principal = state.auth.login(body.username, body.password, address=_address(request) or "")
     secret = state.auth.create_session(principal)
     max_age = max(0, (secret.expires_ms - now_ms()) // 1000)
