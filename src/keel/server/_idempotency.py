@@ -118,7 +118,24 @@ class IdempotencyStore:
         ``release``); a ``Stored`` answer means replay it."""
         now = now_ms()
 
+        values = {
+            "request_hash": req_hash,
+            "status": IN_PROGRESS,
+            "body": None,
+            "created_ms": now,
+            "expires_ms": now + TTL_MS,
+        }
+        this_key = (idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
+
         def work(conn: Connection) -> Stored | None:
+            # The common case, a new key, is one statement; a used key is then read locked.
+            claimed = conn.execute(
+                _insert_ignore(conn)
+                .values(principal=principal, key=key, **values)
+                .returning(idempotency_keys.c.key)
+            ).first()
+            if claimed is not None:
+                return None
             row = conn.execute(
                 select(
                     idempotency_keys.c.request_hash,
@@ -127,10 +144,12 @@ class IdempotencyStore:
                     idempotency_keys.c.created_ms,
                     idempotency_keys.c.expires_ms,
                 )
-                .where(idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
+                .where(*this_key)
                 .with_for_update()
             ).first()
-            if row is not None and row.expires_ms > now:
+            if row is None:  # expired and deleted in between: the retry claims it afresh
+                raise StoreUnavailable("the Idempotency-Key changed hands; try again")
+            if row.expires_ms > now:
                 if row.request_hash != req_hash:
                     raise InvalidInput(
                         "this key was already used for a different request; send a new key",
@@ -142,28 +161,8 @@ class IdempotencyStore:
                     raise StoreUnavailable(
                         "a request with this Idempotency-Key is still being processed"
                     )
-            values = {
-                "request_hash": req_hash,
-                "status": IN_PROGRESS,
-                "body": None,
-                "created_ms": now,
-                "expires_ms": now + TTL_MS,
-            }
-            if row is None:
-                # Two first tries racing: the loser inserts nothing and is told to retry.
-                claimed = conn.execute(
-                    _insert_ignore(conn).values(principal=principal, key=key, **values)
-                )
-                if claimed.rowcount == 0:
-                    raise StoreUnavailable(
-                        "a request with this Idempotency-Key is still being processed"
-                    )
-            else:  # expired, or a claim abandoned by a dead process
-                conn.execute(
-                    update(idempotency_keys)
-                    .where(idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
-                    .values(**values)
-                )
+            # Expired, or a claim abandoned by a dead process: take it over.
+            conn.execute(update(idempotency_keys).where(*this_key).values(**values))
             return None
 
         result = transaction(self._engine, work)
