@@ -242,3 +242,31 @@ def test_latency_alone_times_the_stored_input_example(world: World) -> None:
     (gate,) = decision.gates
     assert gate.passed and gate.kind == "latency" and gate.observed is not None
     assert decision.dataset is None and keel.models.evaluations("churn", v) == []
+
+
+def test_release_end_to_end_on_postgresql(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keel.data
+    from conftest import make_frame
+    from keel.config import reset_settings
+
+    monkeypatch.setenv("KEEL_TRACKING_URI", pg_url)
+    reset_settings()
+    frame = make_frame(300)
+    pg_world = World(frame=frame, ref=keel.data.add(frame, name="churn", key="customer").ref)
+    weak, good = register(pg_world, WEAK), register(pg_world, GOOD)
+    keel.models.promote("churn", weak)
+    keel.models.approve("churn", good, user="bob")
+    spec = _gates(
+        pg_world,
+        metrics={"roc_auc": ">= 0.8"},
+        beat={"metric": "log_loss", "resamples": 200},
+        fairness=[{"sensitive": "sex", "max": 0.5}],
+        approvals=1,
+    )
+    decision = keel.models.promote("churn", good, gates=spec)
+    assert decision.moved and decision.previous_version == weak, decision.failed_gates
+    assert keel.models.decisions("churn", good) == [decision]
+    assert keel.models.card(f"churn/{good}").approvals[0].user == "bob"
+    from keel.models._release import releases
+
+    assert "postgresql" in repr(releases()) and "postgresql" in repr(keel.models.default().registry)
