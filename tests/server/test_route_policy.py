@@ -91,7 +91,26 @@ def _expected(policy: Policy, caller: Caller) -> str:
     return "ok" if have is not None and have >= policy.role else "403"
 
 
-def test_route_role_matrix(app: Any, client: Any, state: Any, callers: dict[str, Caller]) -> None:
+def _sign_in(client: Any, caller: Caller, ctx: Ctx, via: str) -> dict[str, str]:
+    """Credentials of ``caller`` for one request: its token, or a fresh session (the cookie
+    stays in the client) and the CSRF header."""
+    client.cookies.clear()  # a login example must not sign in the next caller
+    if caller.token is None:
+        return {}
+    if via == "token":
+        return caller.headers
+    r = client.post(
+        "/api/v1/auth/login",
+        json={"username": caller.name, "password": ctx.passwords[caller.name]},
+    )
+    assert r.status_code == 200, r.text
+    return {"X-CSRF-Token": r.json()["csrf_token"]}
+
+
+@pytest.mark.parametrize("via", ["token", "session"])
+def test_route_role_matrix(
+    app: Any, client: Any, state: Any, callers: dict[str, Caller], via: str
+) -> None:
     ctx = Ctx(
         state=state, passwords={c.name: c.password for c in callers.values() if c.password}
     ).setup()
@@ -101,15 +120,15 @@ def test_route_role_matrix(app: Any, client: Any, state: Any, callers: dict[str,
         if (method, path) not in EXAMPLES:
             continue  # test_every_route_has_an_example fails for it
         for caller in callers.values():
+            credentials = _sign_in(client, caller, ctx, via)
             example = EXAMPLES[(method, path)](ctx, caller.name)
-            client.cookies.clear()  # a login example must not sign in the next caller
             response = client.request(
                 example.method,
                 example.path,
                 json=example.json,
                 params=example.params,
                 content=example.content,
-                headers={**example.headers, **caller.headers},
+                headers={**example.headers, **credentials},
             )
             want = _expected(policy, caller)
             got = response.status_code
@@ -118,7 +137,7 @@ def test_route_role_matrix(app: Any, client: Any, state: Any, callers: dict[str,
             checked += 1
             if not ok:
                 failures.append(
-                    f"{method} {path} [{policy.label}] as {caller.name}: "
+                    f"{method} {path} [{policy.label}] as {caller.name} by {via}: "
                     f"want {want}, got {got} {response.text[:200]}"
                 )
     assert not failures, "\n".join(failures)
