@@ -147,6 +147,16 @@ def test_malformed_json_is_400(client: httpx.Client) -> None:
         assert r.json()["error"]["field"] == "body"
 
 
+def test_malformed_json_to_a_route_that_parses_its_own_body_is_400(
+    client: httpx.Client, admin_token: str
+) -> None:
+    headers = {"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"}
+    r = client.post("/api/v1/runs/search", content=b'{"filter": ', headers=headers)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["type"] == "InvalidInput"
+    assert r.json()["error"]["field"] == "body"
+
+
 def test_validation_errors_name_the_field(client: httpx.Client) -> None:
     r = client.post("/api/v1/auth/login", json={"username": "", "password": "p" * 12})
     assert r.status_code == 422

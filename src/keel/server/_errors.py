@@ -9,6 +9,7 @@ a JSON route 415. Nothing but a bug answers 500, and a 500 carries no internals.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from typing import Any
@@ -44,6 +45,8 @@ _HTTP_TYPES = {400: "InvalidInput", 404: "NotFound", 405: "MethodNotAllowed", 41
 
 
 def status_of(exc: e.KeelError) -> int:
+    if isinstance(exc, e.InvalidInput) and isinstance(exc.__cause__, json.JSONDecodeError):
+        return 400  # a route that parses its own body found it malformed: as FastAPI's do
     for cls, status in _STATUS:
         if isinstance(exc, cls):
             return status
