@@ -10,7 +10,6 @@ table order, unless ``features`` says otherwise.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,7 +20,7 @@ import numpy.typing as npt
 from keel import _time
 from keel.errors import InvalidInput, KeelError
 from keel.models import _metrics
-from keel.models._release_records import EvaluationResult
+from keel.models._release_records import EvaluationResult, new_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -221,7 +220,7 @@ def evaluate(
     scored = score(model, x, frame[target].to_numpy(), task=task)
     facts = compute(scored, frame, slices=slices, business_metrics=business_metrics)
     result = EvaluationResult(
-        id=uuid.uuid4().hex,
+        id=new_id(),
         name=version.name,
         version=version.version,
         dataset=dataset.ref,

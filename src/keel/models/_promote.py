@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import getpass
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +25,12 @@ from keel.models import _evaluate, _gates, _gates_check
 from keel.models._bootstrap import PROBA_METRICS, paired_bootstrap
 from keel.models._fairness import fairness
 from keel.models._records import VersionStatus
-from keel.models._release_records import Approval, EvaluationResult, PromotionDecision
+from keel.models._release_records import (
+    Approval,
+    EvaluationResult,
+    PromotionDecision,
+    new_id,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -232,7 +236,7 @@ def _evaluation(
     from keel.models._metrics import label_text
 
     result = EvaluationResult(
-        id=uuid.uuid4().hex, name=candidate.name, version=candidate.version,
+        id=new_id(), name=candidate.name, version=candidate.version,
         dataset=dataset.ref, dataset_digest=dataset.digest, target=target, task=scored.task,
         rows=len(frame), metrics=facts["metrics"],
         classes=tuple(label_text(c) for c in scored.classes or ()),
@@ -344,7 +348,7 @@ def promote(
     passed = all(g.passed for g in evidence.gates)
     decision = releases.save_decision(
         PromotionDecision(
-            id=uuid.uuid4().hex, name=candidate.name, version=candidate.version, alias=alias,
+            id=new_id(), name=candidate.name, version=candidate.version, alias=alias,
             action="promote" if move else "check", passed=passed, moved=False, actor=who,
             gates=evidence.gates, previous_version=evidence.previous, dataset=evidence.dataset,
             evaluation_id=None if evidence.evaluation is None else evidence.evaluation.id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +14,12 @@ from keel.models._metrics import Calibration, ConfusionMatrix
 # Card fields people write; everything else on a card is generated from stored facts.
 CARD_FIELDS = ("intended_use", "limitations", "ethical_considerations", "owner")
 MAX_CARD_FIELD = 20_000
+
+
+def new_id() -> str:
+    """32 hex characters that sort by creation time (nanoseconds, then 64 random bits), so
+    records made within one millisecond still list in the order they were made."""
+    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,7 +111,7 @@ class SqlReleaseStore(SqlStore, ReleaseStore):
         query = select(model_evaluations).where(model_evaluations.c.name == name)
         if version is not None:
             query = query.where(model_evaluations.c.version == version)
-        query = query.order_by(model_evaluations.c.created_ms.desc(), model_evaluations.c.id)
+        query = query.order_by(model_evaluations.c.created_ms.desc(), model_evaluations.c.id.desc())
         return self._read(lambda conn: [_evaluation(r) for r in conn.execute(query)])
 
     def add_approval(self, name: str, version: int, *, user: str, comment: str = "") -> Approval:

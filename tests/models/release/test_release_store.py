@@ -141,3 +141,13 @@ def test_migration_0006_matches_the_declared_tables(db_url: str) -> None:
         declared = {tuple(c.name for c in i.columns) for i in table.indexes}
         found = {tuple(i["column_names"]) for i in inspector.get_indexes(table.name)}
         assert declared <= found, table.name
+
+
+def test_records_made_in_one_millisecond_list_newest_first(store: SqlReleaseStore) -> None:
+    from keel.models._release_records import new_id
+
+    ids = [new_id() for _ in range(50)]
+    assert ids == sorted(ids) and len(set(ids)) == 50 and all(len(i) == 32 for i in ids)
+    for i in ids[:5]:
+        store.save_evaluation(_evaluation(id=i, created_ms=7))
+    assert [e.id for e in store.list_evaluations("churn", 1)] == ids[:5][::-1]
