@@ -11,6 +11,7 @@ expression for the Markdown file, so a description cannot inject markup into eit
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -227,20 +228,34 @@ def render_html(card: ModelCard) -> str:
 
 
 def write(card: ModelCard, out: Path, *, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write ``<name>-v<version>.md`` / ``.html`` into ``out`` (created), each atomically."""
+    """Write ``<name>-v<version>.md`` / ``.html`` into ``out`` (created). Everything is rendered
+    before anything is written, and each file appears whole (temp file, fsync, rename) or not
+    at all."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise InvalidInput(f"formats are {' and '.join(FORMATS)}, got {list(formats)}",
                            field="format")  # fmt: skip
+    if out.exists() and not out.is_dir():
+        raise InvalidInput(f"{out} is a file; give a folder for the card", field="out")
+    stem = f"{card.version.name}-v{card.version.version}"  # registry names: no path characters
+    texts = {
+        kind: render_markdown(card) if kind == "md" else render_html(card)
+        for kind in dict.fromkeys(formats)
+    }
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    stem = f"{card.version.name}-v{card.version.version}"
-    for kind in dict.fromkeys(formats):
-        text = render_markdown(card) if kind == "md" else render_html(card)
+    for kind, text in texts.items():
         path = out / f"{stem}.{kind}"
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        try:
+            with tmp.open("w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         written.append(path)
     return written
 

@@ -82,6 +82,11 @@ def test_cards_are_written_as_files_and_regenerated(
     with pytest.raises(InvalidInput) as info:
         keel.models.write_card(f"churn/{released}", out, formats=["pdf"])
     assert info.value.field == "format"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(InvalidInput) as info:
+        keel.models.write_card(f"churn/{released}", blocker)
+    assert info.value.field == "out" and blocker.read_text() == "not a folder"
     with pytest.raises(NotFound):
         keel.models.card("churn/99")
     with pytest.raises(NotFound):
