@@ -177,3 +177,14 @@ def test_paired_bootstrap_is_reproducible_and_checks_input() -> None:
         paired_bootstrap("accuracy", y, pred, pred[:-1])
     with pytest.raises(InvalidInput):
         paired_bootstrap("accuracy", y, pred, pred, confidence=1.5)
+
+
+def test_regression_slices() -> None:
+    y = RNG.normal(10, 3, 300)
+    pred = y + RNG.normal(0, 1, 300)
+    group = np.array(["a", "b", "c"] * 100)
+    got = slice_metrics(group, y, pred, None, classes=None)
+    mask = group == "b"
+    assert got["b"]["rows"] == 100
+    assert got["b"]["mae"] == pytest.approx(skm.mean_absolute_error(y[mask], pred[mask]))
+    assert got["b"]["r2"] == pytest.approx(skm.r2_score(y[mask], pred[mask]))
