@@ -100,7 +100,7 @@ def score(model: LoadedModel, x: Any, y_true: Any, *, task: Task = "auto") -> Sc
         )
     has_proba = hasattr(model, "predict_proba")
     if task == "auto":
-        task = "classification" if has_proba or _looks_categorical(truth) else "regression"
+        task = "classification" if has_proba or _looks_categorical(truth, pred) else "regression"
     if task == "regression":
         return Scored(truth, pred.astype(np.float64), None, None)
     proba = None
@@ -124,10 +124,15 @@ def score(model: LoadedModel, x: Any, y_true: Any, *, task: Task = "auto") -> Sc
     return Scored(truth, pred, proba, tuple(classes))
 
 
-def _looks_categorical(truth: npt.NDArray[Any]) -> bool:
+def _looks_categorical(truth: npt.NDArray[Any], pred: npt.NDArray[Any]) -> bool:
+    """Labels: text or booleans, or a few distinct integers that the model also predicts (a
+    regressor's continuous predictions on a count target make it regression)."""
     if truth.dtype.kind in "OUSb":
         return True
-    return truth.dtype.kind in "iu" and len(np.unique(truth)) <= _MAX_AUTO_CLASSES
+    if truth.dtype.kind not in "iu":
+        return False
+    labels = np.unique(truth)
+    return len(labels) <= _MAX_AUTO_CLASSES and bool(np.isin(pred, labels).all())
 
 
 def _model_classes(model: LoadedModel) -> tuple[Any, ...] | None:

@@ -150,3 +150,16 @@ def test_releases_need_a_sql_metadata_store() -> None:
 
     with pytest.raises(ConfigError, match="SQL metadata store"):
         open_release_store("http://127.0.0.1:5000")
+
+
+def test_a_regressor_on_a_small_integer_target_is_evaluated_as_regression() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(9)
+    frame = pd.DataFrame({"x": rng.normal(size=200)})
+    frame["visits"] = np.clip(np.round(3 + 2 * frame.x + rng.normal(size=200)), 0, 8).astype(int)
+    ds = keel.data.add(frame, name="visits")
+    model = LinearRegression().fit(frame[["x"]], frame["visits"])
+    version = keel.models.log(model, name="visits", signature_from=frame[["x"]])
+    result = keel.models.evaluate(version.uri, ds.ref, "visits")
+    assert result.task == "regression" and "rmse" in result.metrics
