@@ -15,6 +15,10 @@ def open_data_store(uri: str | None = None) -> DataStore:
         from keel.data._sql import SqlDataStore
 
         return SqlDataStore(normal)
+    if normal.startswith(("http:", "https:")):
+        from keel.data._http import HttpDataStore  # a team server's (token: KEEL_TOKEN)
+
+        return HttpDataStore(normal)
     raise ConfigError(
         f"KEEL_TRACKING_URI: no data store for {normal!r} yet; use sqlite:///path or postgresql://…"
     )

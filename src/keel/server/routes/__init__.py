@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from keel.server.routes import admin, artifacts, auth, health, tracking
+from keel.server.routes import admin, artifacts, auth, data, health, tracking
 
 ROUTERS: list[APIRouter] = [
     health.router,
     tracking.router,
     artifacts.router,
+    data.router,
     auth.router,
     admin.router,
 ]
