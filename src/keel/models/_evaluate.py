@@ -90,7 +90,17 @@ def feature_frame(
 
 def score(model: LoadedModel, x: Any, y_true: Any, *, task: Task = "auto") -> Scored:
     """Predict once on ``x`` and pair the predictions with the truth."""
+    import pandas as pd
+
     truth = np.asarray(y_true)
+    missing = int(pd.isna(truth).sum())
+    if missing:
+        raise InvalidInput(
+            f"the target has {missing} missing values; evaluate on rows with a known target",
+            field="target",
+        )
+    if len(truth) == 0:
+        raise InvalidInput("the data has no rows", field="data")
     pred = np.asarray(model.predict(x))
     if pred.ndim == 2 and pred.shape[1] == 1:
         pred = pred[:, 0]
@@ -102,7 +112,13 @@ def score(model: LoadedModel, x: Any, y_true: Any, *, task: Task = "auto") -> Sc
     if task == "auto":
         task = "classification" if has_proba or _looks_categorical(truth, pred) else "regression"
     if task == "regression":
-        return Scored(truth, pred.astype(np.float64), None, None)
+        try:
+            numbers, values = truth.astype(np.float64), pred.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"regression needs numbers: {exc}", field="target") from exc
+        if not np.isfinite(values).all():
+            raise InvalidInput("the model predicted NaN or infinite values", field="model")
+        return Scored(numbers, values, None, None)
     proba = None
     classes = _model_classes(model)
     if has_proba:

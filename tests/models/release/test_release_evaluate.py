@@ -163,3 +163,13 @@ def test_a_regressor_on_a_small_integer_target_is_evaluated_as_regression() -> N
     version = keel.models.log(model, name="visits", signature_from=frame[["x"]])
     result = keel.models.evaluate(version.uri, ds.ref, "visits")
     assert result.task == "regression" and "rmse" in result.metrics
+
+
+def test_missing_targets_are_refused(world: World) -> None:
+    v = register(world, ["a", "b"])
+    frame = world.frame.astype({"churned": "float64"})
+    frame.loc[[3, 7], "churned"] = np.nan
+    holes = keel.data.add(frame, name="churn-holes", key="customer")
+    with pytest.raises(InvalidInput, match="2 missing") as info:
+        keel.models.evaluate(f"churn/{v}", holes.ref, "churned")
+    assert info.value.field == "target"
