@@ -101,7 +101,7 @@ def score(model: LoadedModel, x: Any, y_true: Any, *, task: Task = "auto") -> Sc
         )
     if len(truth) == 0:
         raise InvalidInput("the data has no rows", field="data")
-    pred = np.asarray(model.predict(x))
+    pred = np.asarray(_call(model.predict, x))
     if pred.ndim == 2 and pred.shape[1] == 1:
         pred = pred[:, 0]
     if len(pred) != len(truth):
@@ -122,7 +122,7 @@ def score(model: LoadedModel, x: Any, y_true: Any, *, task: Task = "auto") -> Sc
     proba = None
     classes = _model_classes(model)
     if has_proba:
-        raw = np.asarray(model.predict_proba(x), dtype=np.float64)
+        raw = np.asarray(_call(model.predict_proba, x), dtype=np.float64)
         if classes is None or len(classes) != raw.shape[-1]:
             seen = np.unique(np.concatenate([truth.astype(object), pred.astype(object)]))
             if raw.ndim == 2 and len(seen) == raw.shape[1]:
@@ -138,6 +138,19 @@ def score(model: LoadedModel, x: Any, y_true: Any, *, task: Task = "auto") -> Sc
         classes = tuple(np.unique(np.concatenate([truth.astype(object), pred.astype(object)])))
     truth, pred = _align_labels(truth, pred, classes)
     return Scored(truth, pred, proba, tuple(classes))
+
+
+def _call(fn: Callable[[Any], Any], x: Any) -> Any:
+    """A prediction call; the model library's own exception becomes ``InvalidInput`` naming the
+    model (the cause stays chained), so a broken model is a clear error, not a traceback."""
+    try:
+        return fn(x)
+    except KeelError:
+        raise
+    except Exception as exc:
+        raise InvalidInput(
+            f"the model failed to predict: {type(exc).__name__}: {exc}", field="model"
+        ) from exc
 
 
 def _looks_categorical(truth: npt.NDArray[Any], pred: npt.NDArray[Any]) -> bool:
