@@ -124,6 +124,7 @@ def server(  # noqa: PLR0917 - Typer passes every option positionally
         f"  metadata:  {_hide_password(tracking)}\n  artifacts: {artifacts}\n"
         f"  API docs:  {scheme}://{shown}:{port}/docs",
         highlight=False,
+        markup=False,  # paths and URLs may hold brackets
     )
     _run(host=host, port=port, workers=workers, log_level=log_level)
 
@@ -162,13 +163,16 @@ def _prepare() -> tuple[ServerSettings, str, str]:
 
 def _show_generated(password: str) -> None:
     from rich.panel import Panel
+    from rich.text import Text
 
     # Printed to the terminal once; never passed to logging, never stored in plain text.
     console.print(
         Panel(
-            f"user:     admin\npassword: {password}\n\n"
-            "Shown only now. Sign in and create your own users and tokens; set "
-            "KEEL_ADMIN_PASSWORD on the first start to choose it instead.",
+            Text(
+                f"user:     admin\npassword: {password}\n\n"
+                "Shown only now. Sign in and create your own users and tokens; set "
+                "KEEL_ADMIN_PASSWORD on the first start to choose it instead."
+            ),
             title="Keel admin account created",
             border_style="yellow",
         ),
