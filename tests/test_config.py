@@ -39,6 +39,17 @@ def test_env_beats_project_file(keel_home: Path, monkeypatch: pytest.MonkeyPatch
     assert Settings().metric_batch_size == 9
 
 
+def test_project_file_without_a_keel_table_is_fine(keel_home: Path) -> None:
+    (keel_home.parent / "keel.toml").write_text("[gates.champion]\nmax_size_mb = 10\n")
+    assert Settings().metric_batch_size == Settings.model_fields["metric_batch_size"].default
+
+
+def test_broken_project_file_names_the_file(keel_home: Path) -> None:
+    (keel_home.parent / "keel.toml").write_text("[keel\n")
+    with pytest.raises(ConfigError, match=r"keel\.toml: cannot read"):
+        Settings()
+
+
 def test_bad_setting_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
     from keel.config import get_settings, reset_settings
 

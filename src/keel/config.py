@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 from pydantic import field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from keel.errors import ConfigError
@@ -79,11 +79,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         project = _project_file()
         if project is not None:
-            sources.append(
-                TomlConfigSettingsSource(
-                    settings_cls, toml_file=project, toml_table_header=("keel",)
-                )
-            )
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=_keel_table(project)))
         return tuple(sources)
 
     def model_post_init(self, context: Any, /) -> None:
@@ -93,6 +89,22 @@ class Settings(BaseSettings):
         object.__setattr__(self, "tracking_uri", normalize_tracking_uri(tracking))
         artifacts = self.artifacts_uri or str(self.home / "artifacts")
         object.__setattr__(self, "artifacts_uri", normalize_artifacts_uri(artifacts))
+
+
+def _keel_table(path: Path) -> dict[str, Any]:
+    """The ``[keel]`` table of a project file; other tables (``[gates]`` …) belong to other
+    parts of Keel, and a file without ``[keel]`` is fine."""
+    import tomllib
+
+    try:
+        with path.open("rb") as f:
+            doc = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the project file: {exc}") from exc
+    table = doc.get("keel", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: 'keel' must be a table ([keel]), not a {type(table).__name__}")
+    return table
 
 
 def normalize_tracking_uri(uri: str) -> str:
