@@ -244,3 +244,28 @@ def test_integers_beyond_64_bits_are_422_not_500(client: httpx.Client, admin_tok
         assert r.json()["error"]["field"] == "token_id"
     r = client.get("/api/v1/audit", params={"since_ms": 2**70}, headers=headers)
     assert r.status_code == 422 and r.json()["error"]["field"] == "since_ms"
+
+
+@pytest.mark.parametrize("server_overrides", [{"max_in_flight": 1}])
+def test_overload_is_503_with_retry_after_not_a_queue(live: Any, client: httpx.Client) -> None:
+    # One request held in flight: its body is still arriving.
+    slow = _raw(live.port)
+    slow.sendall(
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'5\r\n{"use\r\n'
+    )
+    deadline = time.monotonic() + 10
+    r = client.get("/api/v1/health")
+    while r.status_code == 200 and time.monotonic() < deadline:  # until the first is admitted
+        time.sleep(0.05)
+        r = client.get("/api/v1/health")
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "1"
+    assert r.json()["error"]["type"] == "StoreUnavailable"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    slow.close()  # the held request ends; capacity returns
+    while r.status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        r = client.get("/api/v1/health")
+    assert r.status_code == 200

@@ -1,5 +1,5 @@
-"""The outermost middleware: Host allowlist, CORS, and the security headers every response
-carries (error pages included)."""
+"""The outermost middleware: Host allowlist, the bound on requests in flight, CORS, and the
+security headers every response carries (error pages included)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ class GuardMiddleware:
         self.hosts = settings.host_allowlist()
         self.origins = frozenset(settings.cors_origins)
         self.https = settings.https
+        self.max_in_flight = settings.max_in_flight
+        # One event loop per process runs every request of this app: a plain counter is exact.
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,6 +53,33 @@ class GuardMiddleware:
                 send, 400, type_="InvalidInput", message="host not allowed", field="host", hsts=hsts
             )
             return
+        if self.max_in_flight and self.in_flight >= self.max_in_flight:
+            # Overload is answered at once, with when to retry, instead of queueing without end.
+            await self._reject(
+                send,
+                503,
+                type_="StoreUnavailable",
+                message=f"the server is busy ({self.in_flight} requests in progress); retry",
+                field=None,
+                hsts=hsts,
+                retry_after=1,
+            )
+            return
+        self.in_flight += 1
+        try:
+            await self._admitted(scope, receive, send, headers=headers, hsts=hsts)
+        finally:
+            self.in_flight -= 1
+
+    async def _admitted(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        headers: dict[bytes, bytes],
+        hsts: bool,
+    ) -> None:
         origin = headers.get(b"origin", b"").decode("latin-1")
         cors = bool(origin) and origin in self.origins
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
@@ -87,7 +117,15 @@ class GuardMiddleware:
         await self.app(scope, receive, send_secured)
 
     async def _reject(
-        self, send: Send, status: int, *, type_: str, message: str, field: str, hsts: bool
+        self,
+        send: Send,
+        status: int,
+        *,
+        type_: str,
+        message: str,
+        field: str | None,
+        hsts: bool,
+        retry_after: int | None = None,
     ) -> None:
         body = error_body(type_, message, field)
         headers = [
@@ -99,6 +137,8 @@ class GuardMiddleware:
         ]
         if hsts:
             headers.append(_HSTS)
+        if retry_after is not None:
+            headers.append((b"retry-after", str(retry_after).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

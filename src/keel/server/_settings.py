@@ -47,6 +47,9 @@ class ServerSettings(BaseSettings):
     max_page_size: int = Field(default=1000, ge=1)
     # Requests per minute per principal (or per address before authentication); 0 disables.
     rate_per_minute: int = Field(default=6000, ge=0)
+    # Requests one server process works on at once; more are answered 503 + Retry-After at
+    # once (0: no bound).
+    max_in_flight: int = Field(default=512, ge=0)
 
     @field_validator("cors_origins")
     @classmethod
