@@ -65,6 +65,7 @@ class ServerState:
         self.tracking.close()
         self.data.close()
         self.auth.close()
+        self.content.backend.close()
 
 
 def store_uris(settings: ServerSettings) -> tuple[str, str]:
