@@ -193,7 +193,7 @@ def _run(*, host: str, port: int, workers: int, log_level: str) -> None:
         workers=workers,
         http=KeelHttpProtocol,
         ws="none",
-        lifespan="off",
+        lifespan="on",  # closes the stores on shutdown
         server_header=False,
         log_level=log_level,
         timeout_graceful_shutdown=10,

@@ -7,6 +7,8 @@ JSON in ``_errors``. Every route carries exactly one policy from ``_policy``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,16 +30,27 @@ def create_app(
     from keel.server.routes import ROUTERS, docs
 
     settings = settings or ServerSettings()
+    owned = state is None
     state = state or open_state(settings)
+    opened = state
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned:  # stores the caller passed in are the caller's to close
+                opened.close()
+
     app = FastAPI(
         title="Keel",
         version=__version__,
         description="The Keel team server: tracking, artifacts, data, users and audit.",
         docs_url=None,
         redoc_url=None,
+        # The schema and the docs pages are ordinary public routes (routes/docs.py).
         openapi_url=None,
-        # The schema page is an ordinary public route (routes/docs.py); FastAPI still needs the
-        # URL to build links, and serves nothing itself.
+        lifespan=lifespan,
     )
     app.state.keel = state
     _errors.install(app)
