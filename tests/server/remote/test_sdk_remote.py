@@ -184,3 +184,37 @@ def test_missing_run_is_not_found_through_every_route(remote: Remote) -> None:
     with pytest.raises(NotFound):
         store.list_artifacts("f" * 32)
     store.close()
+
+
+def test_the_cli_talks_to_the_server(as_client: Remote, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from keel.cli import app
+
+    made: list[Client] = []  # a CLI process exits; here the clients it opens are closed below
+
+    def tracked() -> Client:
+        made.append(Client())
+        return made[-1]
+
+    monkeypatch.setattr("keel.cli._runs._client", tracked)
+
+    project = f"cli-{uuid.uuid4().hex[:8]}"
+    store = HttpTrackingStore(as_client.url, token=as_client.token)
+    run = store.create_run(project=project, name="from-cli-test")
+    store.log_batch(run.id, params={"C": "0.5"})
+    store.close()
+    result = CliRunner().invoke(
+        app, ["runs", "search", "params.C = '0.5'", "-p", project, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["id"] for r in json.loads(result.output)["runs"]] == [run.id]
+    shown = CliRunner().invoke(app, ["runs", "show", run.id[:10], "--json"])
+    for client in made:
+        client.close()
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["name"] == "from-cli-test"
+    assert made  # the commands went through the HTTP store
+    assert all(isinstance(c.store, HttpTrackingStore) for c in made)
