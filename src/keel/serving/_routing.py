@@ -46,7 +46,7 @@ def route(deployment: Deployment, request_key: str | None = None) -> Role:
     if deployment.percent >= 100:
         return Role.CHALLENGER
     point = (
-        random.random() * 100.0  # noqa: S311 - a traffic split, not a secret
+        random.random() * 100.0  # a traffic split, not a secret
         if request_key is None
         else bucket(deployment.name, request_key)
     )
