@@ -18,6 +18,7 @@ from keel.cli import (
     _models,
     _projects,
     _runs,
+    _serve,
     _server,
     _tokens,
     _users,
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.command("init")(_init.init)
 app.command("gc")(_gc.gc)
 app.command("server")(_server.server)
+app.command("serve")(_serve.serve)
 app.add_typer(_db.app, name="db")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_artifacts.app, name="artifacts")

@@ -1,0 +1,62 @@
+"""Serving: the inference app (MLflow ``/invocations``, Open Inference Protocol v2,
+Prometheus ``/metrics``), adaptive micro-batching, and the hosts that own loaded models.
+See ``docs/serving.md``. ``import keel.serving`` loads nothing heavy; names load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keel.serving._app import create_serving_app
+    from keel.serving._batcher import ModelFailed, Overloaded, PredictTimeout
+    from keel.serving._host import ModelHost, Predictor
+    from keel.serving._payload import Inputs, MalformedRequest
+    from keel.serving._protocol import ServingHttpProtocol
+    from keel.serving._record import PredictionHook, PredictionRecord
+    from keel.serving._settings import ServingSettings
+
+__all__ = [
+    "Inputs",
+    "MalformedRequest",
+    "ModelFailed",
+    "ModelHost",
+    "Overloaded",
+    "PredictTimeout",
+    "PredictionHook",
+    "PredictionRecord",
+    "Predictor",
+    "ServingHttpProtocol",
+    "ServingSettings",
+    "create_serving_app",
+]
+
+_LAZY: dict[str, str] = {
+    "create_serving_app": "keel.serving._app",
+    "ModelFailed": "keel.serving._batcher",
+    "Overloaded": "keel.serving._batcher",
+    "PredictTimeout": "keel.serving._batcher",
+    "ModelHost": "keel.serving._host",
+    "Predictor": "keel.serving._host",
+    "Inputs": "keel.serving._payload",
+    "MalformedRequest": "keel.serving._payload",
+    "ServingHttpProtocol": "keel.serving._protocol",
+    "PredictionHook": "keel.serving._record",
+    "PredictionRecord": "keel.serving._record",
+    "ServingSettings": "keel.serving._settings",
+}
+
+# --- loop (SERVE-LOOP: prediction log, feedback, deployments) -----------------------------------
+# Names added here by the serving-loop work; this block is theirs to edit.
+_LAZY.update({})
+__all__ += []
+# --- end loop ------------------------------------------------------------------------------------
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keel.serving' has no attribute {name!r}")

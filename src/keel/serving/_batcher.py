@@ -1,0 +1,242 @@
+"""Adaptive micro-batching: concurrent requests for one model are coalesced into one predict
+call, run in one worker thread off the event loop, and answered one by one in order.
+
+- A batch closes at ``max_batch_size`` rows, or ``max_latency_ms`` after its first request.
+  The wait is adaptive: it is paid only while traffic is concurrent (the last batch held more
+  than one request); a lone client is answered at once.
+- The queue is bounded: a request arriving when ``max_queue`` wait answers 503 with
+  ``Retry-After`` (``Overloaded``); below the bound, load only adds queueing delay.
+- A predict call longer than ``timeout_s`` fails its requests with ``PredictTimeout`` (504).
+  Python cannot kill a thread, so the stuck one is abandoned (it exits when its call returns)
+  and a fresh worker thread serves the next batch.
+- When a batch of several requests fails, each request is retried alone, so one bad request
+  never fails its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from keel.errors import KeelError, RateLimited
+from keel.serving._settings import ServingSettings
+
+_ids = itertools.count(1)
+
+
+class Overloaded(RateLimited):
+    """The model's queue is full (HTTP 503 with ``Retry-After``)."""
+
+
+class PredictTimeout(KeelError, TimeoutError):
+    """A predict call ran past ``timeout_s`` (HTTP 504)."""
+
+
+class ModelFailed(KeelError):
+    """The model raised on input that passed the signature check (HTTP 500)."""
+
+
+@dataclass(slots=True)
+class _Item:
+    payload: Any
+    rows: int
+    future: asyncio.Future[np.ndarray]
+
+
+class _Worker:
+    """One daemon thread running jobs in order; abandoned (not joined) if a job hangs."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put((future, fn, arg))
+        return future
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, arg = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(arg))
+            except BaseException as exc:  # noqa: BLE001 - delivered to the waiting request
+                future.set_exception(exc)
+
+
+class MicroBatcher:
+    """Coalesces ``submit(payload, rows)`` calls into ``predict(payloads) -> array`` calls
+    whose answer has one entry per row, in submission order."""
+
+    def __init__(
+        self,
+        predict: Callable[[Sequence[Any]], np.ndarray],
+        *,
+        settings: ServingSettings,
+        name: str = "model",
+        observe: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self._predict = predict
+        self._settings = settings
+        self._name = name
+        self._observe = observe or (lambda _event, _value: None)
+        self._queue: asyncio.Queue[_Item] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._carry: _Item | None = None
+        self._worker: _Worker | None = None
+        self._concurrent = False
+        self.restarts = 0
+
+    @property
+    def depth(self) -> int:
+        return 0 if self._queue is None else self._queue.qsize()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start collecting on the running event loop (idempotent)."""
+        if self.running:
+            return
+        self._queue = asyncio.Queue(maxsize=self._settings.max_queue)
+        self._worker = _Worker(f"keel-predict-{self._name}-{next(_ids)}")
+        self._task = asyncio.get_running_loop().create_task(self._collect())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    async def submit(self, payload: Any, rows: int) -> np.ndarray:
+        self.start()
+        assert self._queue is not None
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Item(payload, rows, future))
+        except asyncio.QueueFull:
+            retry = self._settings.retry_after_s
+            raise Overloaded(
+                f"{self._settings.max_queue} requests already wait for this model; "
+                f"retry in {retry} s",
+                retry_after=retry,
+            ) from None
+        self._observe("queue_depth", self._queue.qsize())
+        return await future
+
+    async def _next_batch(self) -> list[_Item]:
+        assert self._queue is not None
+        first = self._carry if self._carry is not None else await self._queue.get()
+        self._carry = None
+        batch, rows = [first], first.rows
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.max_latency_ms / 1000
+        while rows < self._settings.max_batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if not self._concurrent or remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            if rows + item.rows > self._settings.max_batch_size:
+                self._carry = item
+                break
+            batch.append(item)
+            rows += item.rows
+        self._concurrent = len(batch) > 1
+        self._observe("queue_depth", self._queue.qsize())
+        return [i for i in batch if not i.future.done()]  # the client may have gone
+
+    async def _collect(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            if not batch:
+                continue
+            try:
+                await self._answer(batch)
+            except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
+                _fail(batch, exc)
+
+    async def _call(self, payloads: list[Any]) -> np.ndarray:
+        assert self._worker is not None
+        started = time.perf_counter()
+        future = self._worker.submit(self._predict, payloads)
+        try:
+            out = await asyncio.wait_for(asyncio.wrap_future(future), self._settings.timeout_s)
+        except TimeoutError:
+            self._worker.stop()  # exits once the stuck call returns
+            self._worker = _Worker(f"keel-predict-{self._name}-{next(_ids)}")
+            self.restarts += 1
+            self._observe("worker_restart", 1)
+            raise PredictTimeout(
+                f"the model did not answer within {self._settings.timeout_s} s"
+            ) from None
+        self._observe("predict_seconds", time.perf_counter() - started)
+        return np.asarray(out)
+
+    async def _answer(self, batch: list[_Item]) -> None:
+        total = sum(i.rows for i in batch)
+        self._observe("batch_rows", total)
+        self._observe("batch_requests", len(batch))
+        try:
+            out = await self._call([i.payload for i in batch])
+        except PredictTimeout as exc:
+            _fail(batch, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - retried alone, or delivered to the request
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            for item in batch:  # isolate the request that broke the batch
+                try:
+                    _settle(item, await self._call([item.payload]), item.rows)
+                except Exception as single:  # noqa: BLE001 - goes to that request
+                    _fail([item], single)
+            return
+        if len(out) != total:
+            _fail(batch, ModelFailed(f"the model gave {len(out)} answers for {total} rows"))
+            return
+        start = 0
+        for item in batch:
+            _settle(item, out[start : start + item.rows], item.rows)
+            start += item.rows
+
+
+def _settle(item: _Item, out: np.ndarray, rows: int) -> None:
+    if item.future.done():
+        return
+    if len(out) != rows:
+        item.future.set_exception(ModelFailed(f"the model gave {len(out)} answers for {rows}"))
+    else:
+        item.future.set_result(out)
+
+
+def _fail(batch: Sequence[_Item], exc: BaseException) -> None:
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(exc)

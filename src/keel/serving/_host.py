@@ -1,0 +1,140 @@
+"""``ModelHost``: one served model — the loaded model, its micro-batcher, its metric labels.
+
+The app talks to hosts only (``predict``, ``signature``, ``name``, ``version``), so a later
+deployment layer can put champion/challenger/shadow hosts behind one name, or swap the model
+of a host (``swap``) without touching the routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from keel.errors import InvalidInput
+from keel.serving._batcher import MicroBatcher
+from keel.serving._metrics import ServingMetrics
+from keel.serving._outputs import as_array
+from keel.serving._payload import Inputs
+from keel.serving._settings import ServingSettings
+
+if TYPE_CHECKING:
+    from keel.models import LoadedModel, Signature
+
+
+class Predictor(Protocol):
+    """What a host serves: ``keel.models.load`` returns one (``LoadedModel``)."""
+
+    signature: Signature | None
+
+    def predict(self, data: Any) -> Any: ...
+
+
+def _frame(batch: Sequence[Inputs]) -> Any:
+    """One DataFrame (or array) for a whole micro-batch: columns are concatenated in NumPy."""
+    import pandas as pd
+
+    first = batch[0]
+    if first.tensor is not None:
+        arrays = [b.tensor for b in batch if b.tensor is not None]
+        return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    assert first.columns is not None
+    if len(batch) == 1:
+        return pd.DataFrame(dict(first.columns), copy=False)
+    names = list(first.columns)
+    cols = {n: np.concatenate([b.columns[n] for b in batch if b.columns]) for n in names}
+    return pd.DataFrame(cols, copy=False)
+
+
+class ModelHost:
+    """Serves ``model`` as ``name`` (version label ``version``) with the app's batching
+    settings. ``ModelHost.load("churn@champion", settings=...)`` loads from the registry."""
+
+    def __init__(
+        self,
+        name: str,
+        model: Predictor,
+        *,
+        version: str,
+        settings: ServingSettings | None = None,
+        flavor: str = "",
+    ) -> None:
+        if model.signature is None or not model.signature.inputs:
+            raise InvalidInput(
+                f"{name} has no signature; log it with signature_from= to serve it",
+                field="model",
+            )
+        self.name = name
+        self.model = model
+        self.version = version
+        self.flavor = flavor
+        self.settings = settings or ServingSettings()
+        self.metrics = ServingMetrics()
+        self.batcher = MicroBatcher(
+            self._predict_batch, settings=self.settings, name=name, observe=self._observe
+        )
+
+    @classmethod
+    def load(cls, uri: str, *, settings: ServingSettings | None = None) -> ModelHost:
+        """Load a registered version (``churn@champion``, ``models:/churn/3``, ``churn/3``)."""
+        import keel.models
+
+        return cls.from_loaded(keel.models.load(uri), settings=settings)
+
+    @classmethod
+    def from_loaded(
+        cls, model: LoadedModel, *, settings: ServingSettings | None = None
+    ) -> ModelHost:
+        """Serve an already loaded registered version under its own name and number."""
+        version = model.version
+        if version is None:
+            raise InvalidInput(
+                f"{model.uri}: serve a registered version, not run files", field="uri"
+            )
+        return cls(
+            version.name,
+            model,
+            version=str(version.version),
+            settings=settings,
+            flavor=model.flavor,
+        )
+
+    @property
+    def signature(self) -> Signature:
+        assert self.model.signature is not None
+        return self.model.signature
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}/{self.version}"
+
+    def attach(self, metrics: ServingMetrics) -> None:
+        """Report into the app's metrics registry (called by ``create_serving_app``)."""
+        self.metrics = metrics
+
+    def _observe(self, event: str, value: float) -> None:
+        m, labels = self.metrics, (self.name, self.version)
+        if event == "queue_depth":
+            m.queue_depth.labels(*labels).set(value)
+        elif event == "batch_rows":
+            m.batch_rows.labels(*labels).observe(value)
+        elif event == "batch_requests":
+            m.batch_requests.labels(*labels).observe(value)
+        elif event == "predict_seconds":
+            m.predict_latency.labels(*labels).observe(value)
+        elif event == "worker_restart":
+            m.worker_restarts.labels(*labels).inc()
+
+    def _predict_batch(self, batch: Sequence[Inputs]) -> np.ndarray:
+        return as_array(self.model.predict(_frame(batch)))
+
+    async def predict(self, inputs: Inputs) -> np.ndarray:
+        """This request's predictions (one per row), computed in a shared micro-batch."""
+        return await self.batcher.submit(inputs, inputs.rows)
+
+    async def start(self) -> None:
+        self.batcher.start()
+
+    async def stop(self) -> None:
+        await self.batcher.stop()

@@ -1,0 +1,34 @@
+"""What the app hands the ``on_prediction`` hook after answering a request (the prediction
+log writer plugs in here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from keel.serving._payload import Inputs
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    """One answered request: its id, the model that answered, the checked inputs (arrays in
+    the signature's dtypes), the raw outputs, and the time it took."""
+
+    request_id: str
+    model: str
+    version: str
+    route: str
+    inputs: Inputs
+    outputs: np.ndarray
+    latency_ms: float
+    timestamp_ms: int
+    non_finite: tuple[int, ...] = ()
+
+
+PredictionHook = Callable[[PredictionRecord], None]
+
+
+def no_op(record: PredictionRecord) -> None:
+    """The default hook: nothing is logged."""
