@@ -9,6 +9,7 @@ can only name versions that exist and are READY.
 from __future__ import annotations
 
 import abc
+import builtins
 import enum
 import math
 import re
@@ -227,7 +228,7 @@ class DeploymentStore(abc.ABC):
         ``Conflict`` if ``expected_revision`` is given and is no longer current."""
 
     @abc.abstractmethod
-    def history(self, name: str) -> list[DeploymentChange]:
+    def history(self, name: str) -> builtins.list[DeploymentChange]:
         """Every change of ``name``, oldest first; ``NotFound`` if it never existed."""
 
     def close(self) -> None:  # noqa: B027 - optional
@@ -303,7 +304,7 @@ class Deployments:
     def list(self) -> list[Deployment]:
         return self.store.list()
 
-    def history(self, name: str) -> list[DeploymentChange]:
+    def history(self, name: str) -> builtins.list[DeploymentChange]:
         return self.store.history(check_name(name))
 
 

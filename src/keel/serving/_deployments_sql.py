@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -144,7 +145,7 @@ class SqlDeploymentStore(SqlStore, DeploymentStore):
 
         return self._write(work)
 
-    def history(self, name: str) -> list[DeploymentChange]:
+    def history(self, name: str) -> builtins.list[DeploymentChange]:
         query = (
             select(serving_deployment_history)
             .where(serving_deployment_history.c.name == name)
