@@ -13,6 +13,7 @@ from keel.cli import (
     _ci,
     _data,
     _db,
+    _deployments,
     _gc,
     _init,
     _models,
@@ -48,6 +49,7 @@ app.add_typer(_tokens.app, name="tokens")
 app.add_typer(_projects.app, name="projects")
 app.add_typer(_audit.app, name="audit")
 app.add_typer(_ci.app, name="ci")
+app.add_typer(_deployments.app, name="deployments")
 
 
 def main() -> None:

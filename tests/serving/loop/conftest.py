@@ -27,3 +27,11 @@ def registry(db_url: str) -> Iterator[ModelRegistry]:
     make_versions(reg)
     yield reg
     reg.close()
+
+
+@pytest.fixture
+def default_registry(keel_home: object) -> None:
+    """The same versions in the configured (default SQLite) registry, for CLI tests."""
+    reg = open_registry()
+    make_versions(reg)
+    reg.close()
