@@ -127,7 +127,10 @@ class ModelHost:
             m.worker_restarts.labels(*labels).inc()
 
     def _predict_batch(self, batch: Sequence[Inputs]) -> np.ndarray:
-        return as_array(self.model.predict(_frame(batch)))
+        # Overflow and invalid operations are answered as flagged nulls (``non_finite``), not
+        # as a warning per request in the server log.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return as_array(self.model.predict(_frame(batch)))
 
     async def predict(self, inputs: Inputs) -> np.ndarray:
         """This request's predictions (one per row), computed in a shared micro-batch."""
