@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from keel.artifacts import ArtifactBackend
+    from keel.serving._record import PredictionRecord
 
 logger = logging.getLogger("keel.serving.predlog")
 
@@ -46,18 +47,19 @@ BASE_COLUMNS = (
     "role",
     "timestamp",
     "latency_ms",
+    "row",
 )
 _WARN_EVERY_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
-class PredictionRecord:
-    """One answered request (one row): ``inputs`` and ``outputs`` map column -> value and
-    become ``input.<col>`` / ``output.<col>`` columns. ``timestamp_ms`` (epoch ms, UTC) picks
-    the hour partition."""
+class PredictionRow:
+    """One row of the log: ``inputs`` and ``outputs`` map column -> value and become
+    ``input.<col>`` / ``output.<col>`` columns. ``row`` is the row's index inside its request
+    (0 for one-row requests). ``timestamp_ms`` (epoch ms, UTC) picks the hour partition."""
 
     request_id: str
-    model_version: int
+    model_version: int | str
     inputs: Mapping[str, Any]
     outputs: Mapping[str, Any]
     latency_ms: float
@@ -65,6 +67,48 @@ class PredictionRecord:
     model: str = ""
     deployment: str = ""  # the writer's deployment is used when empty
     timestamp_ms: int = field(default_factory=_time.now_ms)
+    row: int = 0
+
+
+def _scalar(value: Any) -> Any:
+    """A NumPy element as a plain Python value (lists for sub-arrays)."""
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def rows_from_request(record: PredictionRecord, *, role: str = "champion") -> list[PredictionRow]:
+    """The log rows of one answered request of the serving app: one row per input row, with
+    the table model's columns (``input.<col>``) or the whole tensor row (``input.tensor``),
+    and the prediction (``output.prediction``)."""
+    inputs, outputs = record.inputs, record.outputs
+    n = max(inputs.rows, 1)
+    per_row = outputs.ndim > 0 and len(outputs) == n
+    rows = []
+    for i in range(n):
+        if inputs.columns is not None:
+            values = {name: _scalar(column[i]) for name, column in inputs.columns.items()}
+        elif inputs.tensor is not None:
+            values = {"tensor": _scalar(inputs.tensor[i] if inputs.tensor.ndim else inputs.tensor)}
+        else:
+            values = {}
+        prediction = _scalar(outputs[i]) if per_row else _scalar(outputs)
+        rows.append(
+            PredictionRow(
+                request_id=record.request_id,
+                model_version=record.version,
+                inputs=values,
+                outputs={"prediction": prediction},
+                latency_ms=record.latency_ms,
+                role=role,
+                model=record.model,
+                timestamp_ms=record.timestamp_ms,
+                row=i,
+            )
+        )
+    return rows
+
+
+def _row_count(item: PredictionRow | PredictionRecord) -> int:
+    return 1 if isinstance(item, PredictionRow) else max(item.inputs.rows, 1)
 
 
 def hour_prefix(deployment: str, when_ms: int) -> str:
@@ -105,7 +149,7 @@ def _excluded(side: str, name: str, exclude: frozenset[str]) -> bool:
 
 
 def to_table(
-    records: Sequence[PredictionRecord], *, deployment: str, exclude: Iterable[str] = ()
+    records: Sequence[PredictionRow], *, deployment: str, exclude: Iterable[str] = ()
 ) -> pa.Table:
     """The Arrow table of ``records`` (the schema of one log file)."""
     import pyarrow as pa
@@ -115,10 +159,11 @@ def to_table(
         "request_id": pa.array([r.request_id for r in records], pa.string()),
         "deployment": pa.array([r.deployment or deployment for r in records], pa.string()),
         "model": pa.array([r.model for r in records], pa.string()),
-        "model_version": pa.array([r.model_version for r in records], pa.int64()),
+        "model_version": pa.array([str(r.model_version) for r in records], pa.string()),
         "role": pa.array([str(r.role) for r in records], pa.string()),
         "timestamp": pa.array([r.timestamp_ms for r in records], pa.timestamp("ms", tz="UTC")),
         "latency_ms": pa.array([float(r.latency_ms) for r in records], pa.float64()),
+        "row": pa.array([r.row for r in records], pa.int32()),
     }
     for side, attr in (("input", "inputs"), ("output", "outputs")):
         names: dict[str, None] = {}
@@ -132,7 +177,12 @@ def to_table(
 
 
 class PredictionLogWriter:
-    """Buffers ``PredictionRecord`` s and writes them as Parquet files off the request path.
+    """Buffers predictions and writes them as Parquet files off the request path.
+
+    ``record`` takes a ``PredictionRow`` or the serving app's ``PredictionRecord`` (a whole
+    request, turned into rows by ``rows_from_request`` in the writer's thread, not on the
+    request path); the writer itself is callable, so it can be the app's ``on_prediction``.
+    Every count and bound is in rows.
 
     A file is written when ``batch_rows`` records are waiting, when the oldest has waited
     ``flush_interval_s``, on ``flush()`` and on ``close()``. At most ``max_buffer`` records
@@ -172,7 +222,8 @@ class PredictionLogWriter:
         self.dropped = 0  # buffer full, closed, or the store refused the file
         self.sampled_out = 0
         self.write_errors = 0  # files the store refused
-        self._buffer: list[PredictionRecord] = []
+        self._buffer: list[PredictionRow | PredictionRecord] = []
+        self._buffered_rows = 0
         self._first_ms = 0.0  # monotonic time the oldest waiting record arrived
         self._accepted = 0
         self._done = 0  # accepted records that are written or given up on
@@ -191,25 +242,27 @@ class PredictionLogWriter:
         with self._cond:
             return self._accepted - self._done
 
-    def record(self, record: PredictionRecord) -> bool:
+    def record(self, record: PredictionRow | PredictionRecord) -> bool:
         """Queue ``record``; never blocks on I/O. False if it was not kept (sampled out,
         buffer full, or the writer is closed)."""
+        n = _row_count(record)
         if not sampled(record.request_id, self.sample_rate):
             with self._cond:
-                self.sampled_out += 1
+                self.sampled_out += n
             return False
         with self._cond:
-            if self._closing or len(self._buffer) >= self.max_buffer:
-                self.dropped += 1
+            if self._closing or self._buffered_rows + n > self.max_buffer:
+                self.dropped += n
                 self._warn_dropped()
                 return False
             first = not self._buffer
             if first:
                 self._first_ms = time.monotonic()
             self._buffer.append(record)
-            self._accepted += 1
+            self._buffered_rows += n
+            self._accepted += n
             # Wake the writer to start the interval clock, or to write a full batch.
-            if first or len(self._buffer) >= self.batch_rows:
+            if first or self._buffered_rows >= self.batch_rows:
                 self._cond.notify_all()
         return True
 
@@ -259,7 +312,7 @@ class PredictionLogWriter:
     def _due(self) -> bool:
         if not self._buffer:
             return False
-        if self._closing or self._flush_wanted or len(self._buffer) >= self.batch_rows:
+        if self._closing or self._flush_wanted or self._buffered_rows >= self.batch_rows:
             return True
         return time.monotonic() - self._first_ms >= self.flush_interval_s
 
@@ -276,18 +329,35 @@ class PredictionLogWriter:
                         left = self.flush_interval_s - (time.monotonic() - self._first_ms)
                         self._cond.wait(max(left, 0.001))
                 batch, self._buffer = self._buffer, []
+                rows, self._buffered_rows = self._buffered_rows, 0
                 self._flush_wanted = False
             written = self._write(batch)
             with self._cond:
                 self.logged += written
-                self.dropped += len(batch) - written
-                self._done += len(batch)
+                self.dropped += rows - written
+                self._done += rows
                 self._cond.notify_all()
 
-    def _write(self, batch: list[PredictionRecord]) -> int:
+    def _expand(self, batch: list[PredictionRow | PredictionRecord]) -> list[PredictionRow]:
+        rows: list[PredictionRow] = []
+        for item in batch:
+            if isinstance(item, PredictionRow):
+                rows.append(item)
+                continue
+            try:
+                rows.extend(rows_from_request(item))
+            except Exception:  # one odd request must not cost the batch
+                logger.exception(
+                    "prediction log for %r: cannot turn request %s into rows; dropped",
+                    self.deployment,
+                    item.request_id,
+                )
+        return rows
+
+    def _write(self, batch: list[PredictionRow | PredictionRecord]) -> int:
         """Write ``batch`` as one file per hour; returns the rows published."""
-        by_hour: dict[str, list[PredictionRecord]] = {}
-        for r in batch:
+        by_hour: dict[str, list[PredictionRow]] = {}
+        for r in self._expand(batch):
             by_hour.setdefault(hour_prefix(self.deployment, r.timestamp_ms), []).append(r)
         written = 0
         for folder, rows in by_hour.items():
@@ -305,7 +375,7 @@ class PredictionLogWriter:
                 written += len(rows)
         return written
 
-    def _write_file(self, folder: str, rows: list[PredictionRecord]) -> None:
+    def _write_file(self, folder: str, rows: list[PredictionRow]) -> None:
         import pyarrow.parquet as pq
 
         table = to_table(rows, deployment=self.deployment, exclude=self.exclude_columns)

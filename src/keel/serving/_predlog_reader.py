@@ -83,10 +83,11 @@ def _empty(with_feedback: bool) -> pa.Table:
         pa.field("request_id", pa.string()),
         pa.field("deployment", pa.string()),
         pa.field("model", pa.string()),
-        pa.field("model_version", pa.int64()),
+        pa.field("model_version", pa.string()),
         pa.field("role", pa.string()),
         pa.field("timestamp", pa.timestamp("us", tz="UTC")),
         pa.field("latency_ms", pa.float64()),
+        pa.field("row", pa.int32()),
     ]
     if with_feedback:
         fields += [
@@ -152,7 +153,7 @@ def read_predictions(
             predictions = con.sql(
                 f"SELECT * FROM read_parquet({_sql_list(paths)}, union_by_name = true) "
                 "WHERE epoch_ms(timestamp) >= ? AND epoch_ms(timestamp) < ? "
-                "ORDER BY timestamp, request_id, role",
+                "ORDER BY timestamp, request_id, role, row",
                 params=[start_ms, end_ms],
             ).to_arrow_table()
         if with_feedback:
@@ -169,7 +170,7 @@ def read_predictions(
             predictions = con.sql(
                 "SELECT p.*, f.label, f.label_timestamp FROM p "
                 "LEFT JOIN f ON p.request_id = f.request_id "
-                'ORDER BY p."timestamp", p.request_id, p.role'
+                'ORDER BY p."timestamp", p.request_id, p.role, p.row'
             ).to_arrow_table()
     finally:
         con.close()

@@ -13,15 +13,15 @@ import pytest
 
 from keel.artifacts import ArtifactBackend, BackendWriter, LocalBackend, open_backend
 from keel.errors import InvalidInput, StoreUnavailable
-from keel.serving._predlog import PredictionLogWriter, PredictionRecord, sampled
+from keel.serving._predlog import PredictionLogWriter, PredictionRow, sampled
 from keel.serving._predlog_reader import read_predictions
 
 HOUR_MS = 3_600_000
 T0 = 1_790_000_000_000 - 1_790_000_000_000 % HOUR_MS  # an hour boundary in 2026
 
 
-def rec(i: int, *, at: int | None = None, **extra: object) -> PredictionRecord:
-    return PredictionRecord(
+def rec(i: int, *, at: int | None = None, **extra: object) -> PredictionRow:
+    return PredictionRow(
         request_id=f"r{i}",
         model_version=3,
         inputs={"x": float(i), "ssn": f"000-{i}", **extra},
@@ -60,7 +60,7 @@ def test_every_record_is_written_across_hours(tmp_path: Path) -> None:
     first = next(r for r in rows if r["request_id"] == "r7")
     assert first["input.x"] == 7.0 and first["output.proba"] == [0.25, 0.75]
     assert first["deployment"] == "d" and first["role"] == "champion"
-    assert first["model_version"] == 3
+    assert first["model_version"] == "3" and first["row"] == 0
 
 
 def test_interval_flush_without_close(tmp_path: Path) -> None:
@@ -197,7 +197,7 @@ def test_a_killed_process_leaves_no_partial_file(tmp_path: Path) -> None:
     code = f"""
 import os, threading
 from keel.artifacts import LocalBackend
-from keel.serving._predlog import PredictionLogWriter, PredictionRecord
+from keel.serving._predlog import PredictionLogWriter, PredictionRow
 class Dying(LocalBackend):
     def open_writer(self, key):
         w = super().open_writer(key)
@@ -208,7 +208,7 @@ class Dying(LocalBackend):
         w._write = die
         return w
 writer = PredictionLogWriter(Dying({str(tmp_path)!r}), deployment="d")
-writer.record(PredictionRecord("r1", 1, {{"x": 1}}, {{"y": 2}}, 0.1))
+writer.record(PredictionRow("r1", 1, {{"x": 1}}, {{"y": 2}}, 0.1))
 writer.flush(timeout=10)
 """
     proc = subprocess.run(
@@ -270,3 +270,54 @@ def test_bad_settings_name_the_field(tmp_path: Path, kwargs: dict[str, object], 
     with pytest.raises(InvalidInput) as info:
         PredictionLogWriter(LocalBackend(tmp_path), **values)  # type: ignore[arg-type]
     assert info.value.field == field
+
+
+def test_the_serving_apps_request_records_become_rows(tmp_path: Path) -> None:
+    import numpy as np
+
+    from keel.serving._payload import Inputs
+    from keel.serving._record import PredictionRecord
+
+    table_request = PredictionRecord(
+        request_id="q1",
+        model="churn",
+        version="3",
+        route="/invocations",
+        inputs=Inputs(
+            rows=3, columns={"age": np.array([30, 40, 50]), "plan": np.array(["a", "b", "c"])}
+        ),
+        outputs=np.array([0, 1, 1]),
+        latency_ms=4.0,
+        timestamp_ms=T0,
+    )
+    tensor_request = PredictionRecord(
+        request_id="q2",
+        model="net",
+        version="1",
+        route="/v2/models/net/infer",
+        inputs=Inputs(rows=2, tensor=np.zeros((2, 3), dtype=np.float32)),
+        outputs=np.array([[0.1, 0.9], [0.8, 0.2]]),
+        latency_ms=2.0,
+        timestamp_ms=T0,
+    )
+    backend = LocalBackend(tmp_path)
+    writer = PredictionLogWriter(backend, deployment="d", max_buffer=4, batch_rows=4)
+    assert writer(table_request)  # the writer is the app's on_prediction hook
+    assert not writer(tensor_request)  # 3 + 2 rows > max_buffer=4: dropped, counted in rows
+    assert writer.dropped == 2
+    writer.flush(timeout=10)
+    assert writer(tensor_request)
+    writer.close()
+    assert writer.logged == 5
+    rows = sorted(log_rows(backend), key=lambda r: (str(r["request_id"]), int(r["row"])))  # type: ignore[call-overload]
+    assert [(r["request_id"], r["row"]) for r in rows] == [
+        ("q1", 0), ("q1", 1), ("q1", 2), ("q2", 0), ("q2", 1),
+    ]  # fmt: skip
+    assert (rows[1]["input.age"], rows[1]["input.plan"], rows[1]["output.prediction"]) == (
+        40,
+        "b",
+        1,
+    )
+    assert rows[1]["model_version"] == "3" and rows[1]["model"] == "churn"
+    assert rows[4]["input.tensor"] == [0.0, 0.0, 0.0]
+    assert rows[4]["output.prediction"] == [0.8, 0.2]

@@ -10,7 +10,7 @@ import pytest
 from keel.artifacts import LocalBackend
 from keel.errors import InvalidInput
 from keel.serving._feedback import SqlFeedbackStore
-from keel.serving._predlog import PredictionLogWriter, PredictionRecord
+from keel.serving._predlog import PredictionLogWriter, PredictionRow
 from keel.serving._predlog_reader import partition_keys, read_predictions
 
 HOUR_MS = 3_600_000
@@ -23,12 +23,10 @@ def write_log(backend: LocalBackend, n: int = 600, deployment: str = "d") -> Non
     with PredictionLogWriter(backend, deployment=deployment, batch_rows=64) as writer:
         for i in range(n):
             at = T0 + i * 60_000
-            writer.record(
-                PredictionRecord(f"r{i}", 1, {"x": i}, {"y": i % 3}, 2.0, timestamp_ms=at)
-            )
+            writer.record(PredictionRow(f"r{i}", 1, {"x": i}, {"y": i % 3}, 2.0, timestamp_ms=at))
             if i % 3 == 0:
                 writer.record(
-                    PredictionRecord(
+                    PredictionRow(
                         f"r{i}", 2, {"x": i}, {"y": 0}, 3.0, role="challenger", timestamp_ms=at
                     )
                 )
@@ -62,8 +60,9 @@ def test_range_and_join_match_a_plain_python_join(backend: LocalBackend, db_url:
     assert times == sorted(times)
     roles = {(row["request_id"], row["role"]) for row in rows}
     assert ("r90", "challenger") in roles and ("r90", "champion") in roles
-    assert table.column_names[:7] == [
+    assert table.column_names[:8] == [
         "request_id", "deployment", "model", "model_version", "role", "timestamp", "latency_ms",
+        "row",
     ]  # fmt: skip
     assert {"input.x", "output.y", "label", "label_timestamp"} <= set(table.column_names)
 
