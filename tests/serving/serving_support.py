@@ -134,3 +134,25 @@ def serving(hosts: dict[str, Any], **kwargs: Any) -> Iterator[Any]:
     with Live(app) as live, httpx.Client(base_url=live.url, timeout=30) as client:
         client.live = live  # type: ignore[attr-defined]
         yield client
+
+
+def keepalive_post_ms(port: int, path: str, body: bytes, *, n: int) -> list[float]:
+    """Milliseconds of ``n`` sequential POSTs on one keep-alive connection (the first, which
+    pays for connecting, not counted). A 40 ms Nagle/delayed-ACK stall shows in the median."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    out = []
+    try:
+        for i in range(n + 1):
+            t0 = time.perf_counter()
+            conn.request("POST", path, body, {"content-type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, response.status
+            assert response.getheader("connection", "").lower() != "close"
+            if i:
+                out.append((time.perf_counter() - t0) * 1000)
+    finally:
+        conn.close()
+    return out

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from serving_support import churn_frame, serving
+from serving_support import churn_frame, keepalive_post_ms, serving
 
 from keel.serving import ModelHost, PredictionRecord, ServingSettings
 
@@ -154,30 +154,11 @@ def test_metrics_in_prometheus_format(loaded: Any) -> None:
     assert "python_gc_objects" not in text  # a per-app registry, not the global one
 
 
-def _keepalive_ms(port: int, body: bytes, n: int) -> list[float]:
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    out = []
-    try:
-        for i in range(n + 1):
-            t0 = time.perf_counter()
-            conn.request("POST", "/invocations", body, {"content-type": "application/json"})
-            response = conn.getresponse()
-            response.read()
-            assert response.status == 200
-            if i:
-                out.append((time.perf_counter() - t0) * 1000)
-    finally:
-        conn.close()
-    return out
-
-
 def test_one_connection_latency_has_no_nagle_stall(loaded: Any) -> None:
     host = ModelHost.from_loaded(loaded["diff"])
     body = b'{"inputs": {"a": [1.0], "b": [2.0]}}'
     with serving({"diff": host}) as client:
-        times = _keepalive_ms(client.live.port, body, 100)
+        times = keepalive_post_ms(client.live.port, "/invocations", body, n=100)
     assert statistics.median(times) < 10, sorted(times)
 
 
@@ -188,3 +169,25 @@ def test_client_errors_reach_no_library_exception(loaded: Any) -> None:
             client.post("/invocations", json={"inputs": {}})
         except httpx.HTTPError as exc:  # pragma: no cover - would mean the server crashed
             raise AssertionError(exc) from exc
+
+
+def test_latency_check_sees_the_stall_without_the_fix(loaded: Any) -> None:
+    """Control: uvicorn's plain protocol with Nagle on stalls, so the check above can fail."""
+    import socket
+
+    from serving_support import Live
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from keel.serving import create_serving_app
+
+    class NagleOn(HttpToolsProtocol):
+        def connection_made(self, transport: Any) -> None:
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+            super().connection_made(transport)
+
+    app = create_serving_app({"diff": ModelHost.from_loaded(loaded["diff"])})
+    body = b'{"inputs": {"a": [1.0], "b": [2.0]}}'
+    with Live(app, protocol=NagleOn) as live:
+        times = keepalive_post_ms(live.port, "/invocations", body, n=15)
+    assert statistics.median(times) > 20, sorted(times)
