@@ -49,8 +49,75 @@ _LAZY: dict[str, str] = {
 
 # --- loop (SERVE-LOOP: prediction log, feedback, deployments) -----------------------------------
 # Names added here by the serving-loop work; this block is theirs to edit.
-_LAZY.update({})
-__all__ += []
+if TYPE_CHECKING:
+    from keel.serving._deployments import (
+        Deployment,
+        DeploymentChange,
+        Deployments,
+        DeploymentSettings,
+        Mode,
+        Role,
+        open_deployments,
+    )
+    from keel.serving._feedback import (
+        Feedback,
+        FeedbackResult,
+        SqlFeedbackStore,
+        feedback,
+        open_feedback_store,
+        upload_feedback,
+    )
+    from keel.serving._feedback_routes import feedback_router
+    from keel.serving._predlog import PredictionLogWriter, PredictionRow
+    from keel.serving._predlog_reader import read_predictions
+    from keel.serving._routing import RoutePlan, plan, route
+
+_LAZY.update(
+    {
+        "Deployment": "keel.serving._deployments",
+        "DeploymentChange": "keel.serving._deployments",
+        "DeploymentSettings": "keel.serving._deployments",
+        "Deployments": "keel.serving._deployments",
+        "Mode": "keel.serving._deployments",
+        "Role": "keel.serving._deployments",
+        "open_deployments": "keel.serving._deployments",
+        "RoutePlan": "keel.serving._routing",
+        "plan": "keel.serving._routing",
+        "route": "keel.serving._routing",
+        "PredictionLogWriter": "keel.serving._predlog",
+        "PredictionRow": "keel.serving._predlog",
+        "read_predictions": "keel.serving._predlog_reader",
+        "Feedback": "keel.serving._feedback",
+        "FeedbackResult": "keel.serving._feedback",
+        "SqlFeedbackStore": "keel.serving._feedback",
+        "feedback": "keel.serving._feedback",
+        "open_feedback_store": "keel.serving._feedback",
+        "upload_feedback": "keel.serving._feedback",
+        "feedback_router": "keel.serving._feedback_routes",
+    }
+)
+__all__ += [
+    "Deployment",
+    "DeploymentChange",
+    "DeploymentSettings",
+    "Deployments",
+    "Feedback",
+    "FeedbackResult",
+    "Mode",
+    "PredictionLogWriter",
+    "PredictionRow",
+    "Role",
+    "RoutePlan",
+    "SqlFeedbackStore",
+    "feedback",
+    "feedback_router",
+    "open_deployments",
+    "open_feedback_store",
+    "plan",
+    "read_predictions",
+    "route",
+    "upload_feedback",
+]
 # --- end loop ------------------------------------------------------------------------------------
 
 
