@@ -139,3 +139,21 @@ def test_openapi_lists_the_signature_columns(client: Any) -> None:
     ]
     assert names == ["tenure", "charges", "plan"]
     assert "/v2/models/tensor/infer" in spec["paths"]
+
+
+def test_swap_keeps_routes_and_refuses_another_signature(loaded: Any) -> None:
+    from keel.errors import InvalidInput
+
+    host = ModelHost.from_loaded(loaded["churn"])
+    with pytest.raises(InvalidInput) as err:
+        host.swap(loaded["diff"], version="2")
+    assert err.value.field == "signature"
+    x = churn_frame(2, seed=8)
+    with serving({"churn": host}) as client:
+        body = {"dataframe_records": x.to_dict(orient="records")}
+        assert client.post("/invocations", json=body).headers["keel-model-version"] == "churn/1"
+        host.swap(loaded["churn"], version="7")
+        r = client.post("/invocations", json=body)
+        assert r.status_code == 200 and r.headers["keel-model-version"] == "churn/7"
+        assert r.json()["predictions"] == _expected(loaded, x)
+        assert 'version="7"' in client.get("/metrics").text

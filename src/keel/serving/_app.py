@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 from fastapi import FastAPI, Request, Response
 from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect
 
 from keel.errors import InvalidInput, KeelError, NotFound
 from keel.serving._app_http import (
@@ -95,6 +96,8 @@ class _Serving:
             outputs = await host.predict(inputs)
         except KeelError as exc:
             return self._failed(exc, host, route, started)
+        except ClientDisconnect:
+            return Response(status_code=499)  # nobody is listening; nothing to log
         except Exception as exc:
             log.exception("prediction failed (request %s)", request_id)
             return self._failed(ModelFailed(f"the model failed: {exc}"), host, route, started)

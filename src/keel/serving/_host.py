@@ -109,6 +109,16 @@ class ModelHost:
     def ref(self) -> str:
         return f"{self.name}/{self.version}"
 
+    def swap(self, model: Predictor, *, version: str) -> None:
+        """Serve ``model`` from the next batch on (a batch already running finishes on the
+        old one). The new model must take the same signature: routes and schemas stay."""
+        if model.signature != self.model.signature:
+            raise InvalidInput(
+                f"{self.name} version {version} takes another signature; start a new host",
+                field="signature",
+            )
+        self.model, self.version = model, version
+
     def attach(self, metrics: ServingMetrics) -> None:
         """Report into the app's metrics registry (called by ``create_serving_app``)."""
         self.metrics = metrics
