@@ -32,12 +32,15 @@ StickyOpt = Annotated[
 ]
 BatchOpt = Annotated[int | None, typer.Option("--max-batch-size", help="Rows per micro-batch.")]
 WaitOpt = Annotated[
-    float | None, typer.Option("--max-wait-ms", help="Longest wait for a micro-batch to fill.")
+    float | None,
+    typer.Option("--max-latency-ms", help="Longest wait for a micro-batch to fill."),
 ]
 QueueOpt = Annotated[
     int | None, typer.Option("--max-queue", help="Requests allowed to wait (then 503).")
 ]
-TimeoutOpt = Annotated[float | None, typer.Option("--timeout-ms", help="Per-request timeout.")]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout-s", help="Timeout of one predict call (seconds).")
+]
 
 
 def _actor() -> str:
@@ -105,9 +108,9 @@ def create(  # noqa: PLR0917 - Typer passes every option positionally
     percent: PercentOpt = None,
     sticky_key: StickyOpt = None,
     max_batch_size: BatchOpt = None,
-    max_wait_ms: WaitOpt = None,
+    max_latency_ms: WaitOpt = None,
     max_queue: QueueOpt = None,
-    timeout_ms: TimeoutOpt = None,
+    timeout_s: TimeoutOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Create deployment NAME serving MODEL's CHAMPION version (versions must be READY)."""
@@ -115,8 +118,8 @@ def create(  # noqa: PLR0917 - Typer passes every option positionally
 
     settings = DeploymentSettings.from_dict(
         _settings(
-            max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
-            timeout_ms=timeout_ms,
+            max_batch_size=max_batch_size, max_latency_ms=max_latency_ms, max_queue=max_queue,
+            timeout_s=timeout_s,
         )
     )  # fmt: skip
     wanted = mode or (Mode.CANARY if percent is not None else Mode.SINGLE)
@@ -144,9 +147,9 @@ def set_(  # noqa: PLR0917 - Typer passes every option positionally
     percent: PercentOpt = None,
     sticky_key: StickyOpt = None,
     max_batch_size: BatchOpt = None,
-    max_wait_ms: WaitOpt = None,
+    max_latency_ms: WaitOpt = None,
     max_queue: QueueOpt = None,
-    timeout_ms: TimeoutOpt = None,
+    timeout_s: TimeoutOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Change some fields of NAME; the change is recorded in its history."""
@@ -157,8 +160,8 @@ def set_(  # noqa: PLR0917 - Typer passes every option positionally
     if no_challenger:
         changes.update(challenger=None, mode="single")
     settings = _settings(
-        max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
-        timeout_ms=timeout_ms,
+        max_batch_size=max_batch_size, max_latency_ms=max_latency_ms, max_queue=max_queue,
+        timeout_s=timeout_s,
     )  # fmt: skip
     if settings:
         changes["settings"] = settings

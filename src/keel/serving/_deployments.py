@@ -21,6 +21,7 @@ from keel.errors import InvalidInput
 
 if TYPE_CHECKING:
     from keel.models import ModelRegistry
+    from keel.serving._settings import ServingSettings
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MAX_MODEL_NAME = 250
@@ -43,26 +44,29 @@ class Role(enum.StrEnum):
 
 # (default, minimum, maximum) of each batching and limit setting.
 _SETTING_BOUNDS: dict[str, tuple[float, float, float]] = {
-    "max_batch_size": (64, 1, 4096),
-    "max_wait_ms": (2.0, 0.0, 1000.0),
+    "max_batch_size": (32, 1, 4096),
+    "max_latency_ms": (2.0, 0.0, 1000.0),
     "max_queue": (1024, 1, 1_000_000),
-    "timeout_ms": (10_000.0, 1.0, 600_000.0),
-    "max_body_bytes": (10 * 1024 * 1024, 1024, 1024**3),
+    "timeout_s": (10.0, 0.001, 600.0),
+    "max_rows": (10_000, 1, 10_000_000),
+    "max_body_bytes": (32 * 1024 * 1024, 1024, 1024**3),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class DeploymentSettings:
-    """Batching and limits of one deployment: a micro-batch holds up to ``max_batch_size`` rows
-    and waits at most ``max_wait_ms`` for company; at most ``max_queue`` requests wait (beyond
-    that the app answers 503); a request times out after ``timeout_ms``; bodies are capped at
-    ``max_body_bytes``."""
+    """Batching and limits of one deployment, named and defaulted as the inference app's
+    ``ServingSettings``: a micro-batch gathers up to ``max_batch_size`` rows and waits at most
+    ``max_latency_ms`` for company; at most ``max_queue`` requests wait (then 503); a predict
+    call times out after ``timeout_s``; one request holds at most ``max_rows`` rows and
+    ``max_body_bytes`` bytes."""
 
-    max_batch_size: int = 64
-    max_wait_ms: float = 2.0
+    max_batch_size: int = 32
+    max_latency_ms: float = 2.0
     max_queue: int = 1024
-    timeout_ms: float = 10_000.0
-    max_body_bytes: int = 10 * 1024 * 1024
+    timeout_s: float = 10.0
+    max_rows: int = 10_000
+    max_body_bytes: int = 32 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name, (_, low, high) in _SETTING_BOUNDS.items():
@@ -76,6 +80,12 @@ class DeploymentSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def serving_settings(self) -> ServingSettings:
+        """The inference app's settings for this deployment."""
+        from keel.serving._settings import ServingSettings
+
+        return ServingSettings(**self.to_dict())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DeploymentSettings:

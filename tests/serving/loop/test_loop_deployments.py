@@ -109,8 +109,8 @@ def test_set_rejects_bad_changes_and_keeps_the_stored_deployment(
         deployments.set("d", color="red")
     assert info.value.field == "color"
     with pytest.raises(InvalidInput) as info:
-        deployments.set("d", settings={"max_wait_ms": -1})
-    assert info.value.field == "max_wait_ms"
+        deployments.set("d", settings={"max_latency_ms": -1})
+    assert info.value.field == "max_latency_ms"
     assert deployments.get("d") == made
     assert len(deployments.history("d")) == 1
     with pytest.raises(NotFound):
@@ -140,3 +140,13 @@ def test_concurrent_sets_each_get_their_own_revision(deployments: Deployments) -
     history = deployments.history("d")
     assert [h.revision for h in history] == list(range(1, 10))
     assert deployments.get("d").revision == 9
+
+
+def test_settings_become_the_inference_apps_settings() -> None:
+    from keel.serving import ServingSettings
+
+    settings = DeploymentSettings(max_batch_size=8, timeout_s=2.5, max_rows=100)
+    served = settings.serving_settings()
+    assert isinstance(served, ServingSettings)
+    assert (served.max_batch_size, served.timeout_s, served.max_rows) == (8, 2.5, 100)
+    assert DeploymentSettings().serving_settings() == ServingSettings()  # same defaults
