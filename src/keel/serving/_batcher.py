@@ -120,11 +120,18 @@ class MicroBatcher:
         self._task = asyncio.get_running_loop().create_task(self._collect())
 
     async def stop(self) -> None:
+        """Stop collecting; requests still waiting (or in the running batch) get 503."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        closing = Overloaded("the model server is shutting down", retry_after=1)
+        waiting = [self._carry] if self._carry is not None else []
+        self._carry = None
+        while self._queue is not None and not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        _fail(waiting, closing)
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
@@ -179,6 +186,9 @@ class MicroBatcher:
                 continue
             try:
                 await self._answer(batch)
+            except asyncio.CancelledError:
+                _fail(batch, Overloaded("the model server is shutting down", retry_after=1))
+                raise
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
                 _fail(batch, exc)
 
