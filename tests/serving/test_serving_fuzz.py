@@ -69,14 +69,30 @@ bodies = st.one_of(
 
 @pytest.fixture(scope="module")
 def client(loaded: dict[str, Any]) -> Iterator[Any]:
-    with serving({"churn": ModelHost.from_loaded(loaded["churn"])}) as c:
+    hosts = {
+        "churn": ModelHost.from_loaded(loaded["churn"]),
+        "tensor": ModelHost.from_loaded(loaded["tensor"]),
+    }
+    with serving(hosts) as c:
         yield c
 
 
+tensor_v2 = st.builds(
+    lambda shape, data, datatype: {
+        "inputs": [{"name": "input", "shape": shape, "datatype": datatype, "data": data}]
+    },
+    st.lists(st.integers(0, 4), max_size=3),
+    st.lists(st.one_of(scalars, st.lists(scalars, max_size=3)), max_size=9),
+    st.sampled_from(["FP64", "INT64", "BYTES", "BOOL", "X"]),
+)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(body=bodies, v2=st.booleans())
-def test_arbitrary_json_is_answered_4xx_or_200(client: Any, body: Any, v2: bool) -> None:
-    path = "/v2/models/churn/infer" if v2 else "/invocations"
+@given(
+    body=st.one_of(bodies, tensor_v2),
+    path=st.sampled_from(["/invocations", "/v2/models/churn/infer", "/v2/models/tensor/infer"]),
+)
+def test_arbitrary_json_is_answered_4xx_or_200(client: Any, body: Any, path: str) -> None:
     r = client.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
     assert r.status_code in (200, 400, 413, 422), (r.status_code, r.text)
     got = r.json()

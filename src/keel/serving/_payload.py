@@ -229,14 +229,6 @@ def _v2_input(item: Any, index: int) -> tuple[str, list[int], str, Any]:
     return name, shape, _v2_kind(item.get("datatype"), field), data
 
 
-def _reshape(data: list[Any], shape: list[int], field: str) -> np.ndarray:
-    arr = np.asarray(data, dtype=object if any(v is None for v in data[:1]) else None)
-    try:
-        return arr.reshape(shape)
-    except ValueError as exc:
-        raise InvalidInput(f"data does not fit shape {shape}: {exc}", field=field) from exc
-
-
 def parse_v2(body: Any, signature: Signature, *, allow_extra: bool) -> Inputs:
     """An Open Inference Protocol v2 ``infer`` body as ``Inputs``."""
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
@@ -246,9 +238,12 @@ def parse_v2(body: Any, signature: Signature, *, allow_extra: bool) -> Inputs:
         if len(items) != 1:
             raise InvalidInput("this model takes exactly one input tensor", field="inputs")
         name, shape, _, data = items[0]
-        flat = np.asarray(data).ravel() if data and isinstance(data[0], list) else data
-        arr = _tensor(_reshape(list(flat), shape, name).tolist(), signature.inputs[0], field=name)
-        return Inputs(rows=len(arr), tensor=arr)
+        try:
+            shaped = np.asarray(data).ravel().reshape(shape)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"data does not fit shape {shape}: {exc}", field=name) from exc
+        arr = _tensor(shaped.tolist(), signature.inputs[0], field=name)
+        return Inputs(rows=len(arr) if arr.ndim else 1, tensor=arr)
     specs = {s.name: s for s in signature.inputs}
     source: dict[str, Any] = {}
     for name, shape, kind, data in items:
