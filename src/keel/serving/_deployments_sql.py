@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from keel import _time
 from keel.db import SqlStore
@@ -61,18 +63,22 @@ class SqlDeploymentStore(SqlStore, DeploymentStore):
         config = checked.config_dict()
 
         def work(conn: Connection) -> Deployment:
-            exists = conn.execute(
-                select(serving_deployments.c.name).where(serving_deployments.c.name == checked.name)
-            ).first()
-            if exists is not None:
-                raise AlreadyExists(f"deployment {checked.name!r} already exists")
             now = _time.now_ms()
-            conn.execute(
-                serving_deployments.insert().values(
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            # DO NOTHING rather than a SELECT first: two concurrent creates of one name get
+            # AlreadyExists for the loser, not a primary-key error. RETURNING tells whether the
+            # row was ours (psycopg reports no rowcount for INSERT ... ON CONFLICT).
+            created = conn.execute(
+                insert(serving_deployments)
+                .values(
                     name=checked.name, revision=1, created_ms=now, updated_ms=now,
                     updated_by=actor, **_columns(config),
                 )
-            )  # fmt: skip
+                .on_conflict_do_nothing(index_elements=["name"])
+                .returning(serving_deployments.c.name)
+            ).first()  # fmt: skip
+            if created is None:
+                raise AlreadyExists(f"deployment {checked.name!r} already exists")
             conn.execute(
                 serving_deployment_history.insert().values(
                     name=checked.name, revision=1, actor=actor, action="create",

@@ -112,6 +112,26 @@ def check_row(request_id: Any, label: Any, field_prefix: str = "") -> tuple[str,
     return request_id, label
 
 
+def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> Any:
+    """INSERT that, if another writer inserted the same request meanwhile, keeps whichever
+    label is later (instead of failing the batch on the primary key)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(serving_feedback).values(rows)
+    return stmt.on_conflict_do_update(
+        index_elements=["deployment", "request_id"],
+        set_={
+            "label": stmt.excluded.label,
+            "label_ms": stmt.excluded.label_ms,
+            "received_ms": stmt.excluded.received_ms,
+            "updates": serving_feedback.c.updates + 1,
+        },
+        where=serving_feedback.c.label_ms <= stmt.excluded.label_ms,
+    )
+
+
 def _feedback(row: Any) -> Feedback:
     return Feedback(
         row.deployment,
@@ -163,12 +183,11 @@ class SqlFeedbackStore(SqlStore):
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 stored = {
-                    r.request_id: (r.label_ms, r.updates)
+                    r.request_id: r.label_ms
                     for r in conn.execute(
                         select(
                             serving_feedback.c.request_id,
                             serving_feedback.c.label_ms,
-                            serving_feedback.c.updates,
                         ).where(
                             serving_feedback.c.deployment == deployment,
                             serving_feedback.c.request_id.in_(chunk),
@@ -182,19 +201,23 @@ class SqlFeedbackStore(SqlStore):
                     if rid not in stored:
                         inserts.append({"deployment": deployment, "request_id": rid,
                                         "updates": 1, **row})  # fmt: skip
-                        applied += 1
-                    elif at_ms >= stored[rid][0]:
-                        conn.execute(
+                    elif at_ms >= stored[rid]:
+                        # The time test sits in the WHERE clause, so a concurrent writer's
+                        # newer label (committed since our SELECT) is not overwritten.
+                        changed = conn.execute(
                             serving_feedback.update()
                             .where(
                                 serving_feedback.c.deployment == deployment,
                                 serving_feedback.c.request_id == rid,
+                                serving_feedback.c.label_ms <= at_ms,
                             )
-                            .values(updates=stored[rid][1] + 1, **row)
-                        )
-                        applied += 1
+                            .values(updates=serving_feedback.c.updates + 1, **row)
+                            .returning(serving_feedback.c.request_id)
+                        ).first()
+                        applied += changed is not None
                 if inserts:
-                    conn.execute(serving_feedback.insert(), inserts)
+                    conn.execute(_upsert(conn, inserts))
+                    applied += len(inserts)
             return applied
 
         applied = self._write(work) if latest else 0

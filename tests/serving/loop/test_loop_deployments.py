@@ -150,3 +150,19 @@ def test_settings_become_the_inference_apps_settings() -> None:
     assert isinstance(served, ServingSettings)
     assert (served.max_batch_size, served.timeout_s, served.max_rows) == (8, 2.5, 100)
     assert DeploymentSettings().serving_settings() == ServingSettings()  # same defaults
+
+
+def test_concurrent_creates_of_one_name(deployments: Deployments) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(i: int) -> str:
+        try:
+            deployments.create(Deployment("same", "churn", 1 + i % 3), actor=f"u{i}")
+        except AlreadyExists:
+            return "exists"
+        return "created"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(create, range(8)))
+    assert outcomes.count("created") == 1 and outcomes.count("exists") == 7
+    assert len(deployments.history("same")) == 1

@@ -134,3 +134,17 @@ def test_route_handler_single_and_batch(store: SqlFeedbackStore) -> None:
         handle_feedback(
             store, {"deployment": "d", "items": [{"request_id": "x", "label": 1}] * 10_001}
         )
+
+
+def test_concurrent_writers_keep_the_latest_label(store: SqlFeedbackStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [f"r{i}" for i in range(40)]
+
+    def send(t: int) -> int:
+        return store.add_many("d", [(rid, t, 1_000 + t) for rid in ids]).applied
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(send, range(12)))  # the same new ids, racing, with different times
+    labels = {f.request_id: (f.label, f.label_ms) for f in store.list("d")}
+    assert labels == {rid: (11, 1_011) for rid in ids}
