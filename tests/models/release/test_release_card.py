@@ -8,9 +8,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from release_world import World, register
 
 import keel.models
-from conftest import World, register
 from keel.errors import InvalidInput, NotFound
 from keel.models._card import field_values, render_html, render_markdown
 from keel.models._card_svg import bar_chart, confusion_heatmap, reliability_plot

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from release_world import World, register
 from typer.testing import CliRunner
 
 import keel.models
-from conftest import World, register
 from keel.cli import app
 from keel.errors import PermissionDenied
 

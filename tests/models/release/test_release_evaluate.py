@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from release_world import World, register
 from sklearn import metrics as skm
 
 import keel
 import keel.data
 import keel.models
-from conftest import World, register
 from keel.errors import InvalidInput
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fairlearn.metrics import demographic_parity_difference
+from release_world import World, register
 
 import keel.models
-from conftest import World, register
 from keel.errors import InvalidInput, NotFound, PermissionDenied
 
 GOOD = ["a", "b"]  # the features the label depends on
@@ -245,8 +245,9 @@ def test_latency_alone_times_the_stored_input_example(world: World) -> None:
 
 
 def test_release_end_to_end_on_postgresql(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from release_world import make_frame
+
     import keel.data
-    from conftest import make_frame
     from keel.config import reset_settings
 
     monkeypatch.setenv("KEEL_TRACKING_URI", pg_url)

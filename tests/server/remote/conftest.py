@@ -9,19 +9,15 @@ the tracking tables between tests, so each conformance test sees an empty store.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
+from remote_server import free_port, start_server, stop_server
 
 PG_ADMIN_URL = os.environ.get(
     "KEEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -37,75 +33,6 @@ class Remote:
     db_url: str
     artifacts_root: Path
     server: ThreadServer
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(
-    *, db_url: str, artifacts: Path, log_path: Path, extra_env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[bytes], str]:
-    """``uvicorn`` serving ``create_app`` on a free port; returns the process and its URL."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "KEEL_SERVER_TRACKING_URI": db_url,
-        "KEEL_SERVER_ARTIFACTS_URI": str(artifacts),
-        # The tests send thousands of requests a minute from one token.
-        "KEEL_SERVER_RATE_PER_MINUTE": "0",
-        "KEEL_HOME": str(artifacts.parent / ".keel"),
-        **(extra_env or {}),
-    }
-    for var in ("KEEL_TRACKING_URI", "KEEL_ARTIFACTS_URI", "KEEL_TOKEN"):
-        env.pop(var, None)
-    (artifacts.parent / ".keel").mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
-        proc = _spawn(port, env, log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"the server did not start in 60 s: {log_path.read_text()[-3000:]}")
-
-
-def _spawn(port: int, env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "keel.server:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 @pytest.fixture(scope="session")
@@ -161,7 +88,7 @@ class ThreadServer:
             tracking_uri=db_url, artifacts_uri=str(artifacts), rate_per_minute=0
         )
         self.app = create_app(settings)
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"

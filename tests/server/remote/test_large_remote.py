@@ -31,7 +31,7 @@ def big_server(
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import start_server, stop_server  # the fixtures' helpers, not a test module
+    from remote_server import start_server, stop_server
 
     base = tmp_path_factory.mktemp("big-server")
     proc, url = start_server(
