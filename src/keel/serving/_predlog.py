@@ -345,7 +345,8 @@ class PredictionLogWriter:
                 rows.append(item)
                 continue
             try:
-                rows.extend(rows_from_request(item))
+                # The app's record carries a role once it serves deployments (shadow/canary).
+                rows.extend(rows_from_request(item, role=str(getattr(item, "role", "champion"))))
             except Exception:  # one odd request must not cost the batch
                 logger.exception(
                     "prediction log for %r: cannot turn request %s into rows; dropped",
