@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from serving_support import free_port, keepalive_post_ms
 
 
@@ -33,11 +34,12 @@ def _keel(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_keel_serve_answers_a_request(served_home: Any) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_keel_serve_answers_a_request(served_home: Any, workers: int) -> None:
     """Two workers: the set-up where uvicorn's accepted sockets miss TCP_NODELAY."""
     home = served_home[0]
     port = free_port()
-    args = ["serve", "churn@champion", "--port", str(port), "--workers", "2"]
+    args = ["serve", "churn@champion", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "keel", *args],
         env=_env(home),

@@ -104,6 +104,7 @@ def test_probes_and_metadata(client: Any) -> None:
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
     assert client.get("/ping").status_code == 200
+    assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/v2/models/churn/ready").json() == {"name": "churn", "ready": True}
     meta = client.get("/v2/models/churn").json()
     assert meta["name"] == "churn" and meta["versions"] == ["1"]

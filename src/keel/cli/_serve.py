@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -88,14 +88,21 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
         max_rows=max_rows,
         allow_extra_columns=allow_extra_columns,
     )
-    import keel.models
+    from keel.serving._host import ModelHost
 
-    version = keel.models.resolve_uri(model)  # fail here, once, not in every worker
-    os.environ[MODEL_VAR] = version.uri
+    served: ModelHost | None = None
+    if workers == 1:
+        # Loaded here, once: a missing, unready, untrusted or signature-less model is one
+        # readable error, and the single worker serves this very copy.
+        served = ModelHost.load(model, settings=settings)
+        uri = f"models:/{served.ref}"
+    else:
+        uri = _check_version(model)  # each worker loads its own copy
+    os.environ[MODEL_VAR] = uri
     os.environ[SETTINGS_VAR] = settings_to_env(settings)
     shown = f"[{host}]" if ":" in host else host
     console.print(
-        f"Serving {version.uri} on http://{shown}:{port} "
+        f"Serving {uri} on http://{shown}:{port} "
         f"({workers} worker{'s' * (workers > 1)}); docs at http://{shown}:{port}/docs",
         highlight=False,
         markup=False,
@@ -104,9 +111,14 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
 
     from keel.serving._protocol import ServingHttpProtocol
 
+    target: Any = "keel.serving._factory:create_app_from_env"
+    if served is not None:
+        from keel.serving._app import create_serving_app
+
+        target = create_serving_app({served.name: served}, settings=settings)
     uvicorn.run(
-        "keel.serving._factory:create_app_from_env",
-        factory=True,
+        target,
+        factory=workers > 1,
         host=host,
         port=port,
         workers=workers,
@@ -117,3 +129,26 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
         log_level=log_level,
         timeout_graceful_shutdown=10,
     )
+
+
+def _check_version(model: str) -> str:
+    """The version's URI, after the checks ``load`` would fail on, read from its record only
+    (the supervising process of several workers never loads the model itself)."""
+    import keel.models
+    from keel.models import VersionStatus
+
+    version = keel.models.resolve_uri(model)
+    if version.status is not VersionStatus.READY:
+        fail(f"{version.uri} is {version.status}; only ready versions can be served")
+    if version.signature is None or not version.signature.inputs:
+        fail(
+            f"{version.uri} has no signature",
+            hint="log it with keel.models.log(..., signature_from=X) to serve it",
+        )
+    if version.requires_trust and not version.trusted:
+        fail(
+            f"{version.uri} runs code when loaded and is not trusted",
+            hint=f"an admin can run: keel models trust {version.name} {version.version} "
+            "--reason '…'",
+        )
+    return version.uri
