@@ -84,3 +84,22 @@ def test_a_full_queue_raises_overloaded_with_retry_after() -> None:
         await batcher.stop()
 
     asyncio.run(main())
+
+
+def test_a_lone_client_does_not_wait_for_company() -> None:
+    def predict(payloads: Sequence[Any]) -> np.ndarray:
+        return np.concatenate([np.asarray(p) for p in payloads])
+
+    async def main() -> float:
+        batcher = MicroBatcher(predict, settings=ServingSettings(max_latency_ms=500))
+        t0 = time.perf_counter()
+        for i in range(5):
+            assert (await batcher.submit([i], 1)).tolist() == [i]
+        elapsed = time.perf_counter() - t0
+        # a burst makes the next batch wait up to max_latency_ms to gather more
+        out = await asyncio.gather(*(batcher.submit([i], 1) for i in range(3)))
+        assert [o.tolist() for o in out] == [[0], [1], [2]]
+        await batcher.stop()
+        return elapsed
+
+    assert asyncio.run(main()) < 0.25  # five sequential requests, none waited 500 ms
