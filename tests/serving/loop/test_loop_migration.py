@@ -33,3 +33,18 @@ def test_migration_matches_the_declared_tables(db_url: str) -> None:
     assert ours == []
     tables = set(metadata.tables)
     assert tables >= SERVING
+
+
+def test_downgrade_removes_the_serving_tables_and_upgrade_restores_them(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from keel.db._migrate import _alembic_config
+
+    engine = connect(db_url)
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0006")
+    assert not SERVING & set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0007")
+    assert SERVING <= set(inspect(engine).get_table_names())
