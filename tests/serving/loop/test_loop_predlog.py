@@ -321,3 +321,31 @@ def test_the_serving_apps_request_records_become_rows(tmp_path: Path) -> None:
     assert rows[1]["model_version"] == "3" and rows[1]["model"] == "churn"
     assert rows[4]["input.tensor"] == [0.0, 0.0, 0.0]
     assert rows[4]["output.prediction"] == [0.8, 0.2]
+
+
+def test_a_failed_upload_on_s3_leaves_no_partial_object(s3_env: str) -> None:
+    from keel.artifacts._s3 import S3Backend
+
+    class FailingS3(S3Backend):
+        failures = 1
+
+        def open_writer(self, key: str) -> BackendWriter:
+            inner = super().open_writer(key)
+            if self.failures <= 0:
+                return inner
+            self.failures -= 1
+            return _BreakingWriter(inner)
+
+    base = open_backend(s3_env)
+    assert isinstance(base, S3Backend)
+    backend = FailingS3(base.uri)
+    writer = PredictionLogWriter(backend, deployment="d", flush_interval_s=3600)
+    writer.record(rec(1))
+    writer.flush(timeout=30)
+    assert (writer.dropped, writer.write_errors) == (1, 1)
+    assert keys(backend) == []
+    writer.record(rec(2))
+    writer.close()
+    assert [r["request_id"] for r in log_rows(backend)] == ["r2"]
+    backend.close()
+    base.close()
