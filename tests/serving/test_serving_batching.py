@@ -159,7 +159,7 @@ def test_one_connection_latency_has_no_nagle_stall(loaded: Any) -> None:
     body = b'{"inputs": {"a": [1.0], "b": [2.0]}}'
     with serving({"diff": host}) as client:
         times = keepalive_post_ms(client.live.port, "/invocations", body, n=100)
-    assert statistics.median(times) < 10, sorted(times)
+    assert statistics.median(times) < 20, sorted(times)  # a Nagle stall is ~40 ms
 
 
 def test_client_errors_reach_no_library_exception(loaded: Any) -> None:

@@ -67,7 +67,7 @@ def test_keel_serve_answers_a_request(served_home: Any, workers: int) -> None:
         assert "server" not in r.headers
         body = orjson.dumps({"dataframe_records": [row]})
         times = keepalive_post_ms(port, "/invocations", body, n=50)
-        assert statistics.median(times) < 10, sorted(times)
+        assert statistics.median(times) < 20, sorted(times)  # a Nagle stall is ~40 ms
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
