@@ -17,6 +17,7 @@ from keel.cli import (
     _gc,
     _init,
     _models,
+    _monitor,
     _projects,
     _runs,
     _serve,
@@ -50,6 +51,7 @@ app.add_typer(_projects.app, name="projects")
 app.add_typer(_audit.app, name="audit")
 app.add_typer(_ci.app, name="ci")
 app.add_typer(_deployments.app, name="deployments")
+app.add_typer(_monitor.app, name="monitor")
 
 
 def main() -> None:
