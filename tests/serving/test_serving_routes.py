@@ -102,7 +102,10 @@ def test_tensor_model_invocations(loaded: Any) -> None:
 
 def test_probes_and_metadata(client: Any) -> None:
     assert client.get("/v2/health/live").json() == {"live": True}
-    assert client.get("/v2/health/ready").json() == {"ready": True}
+    ready = client.get("/v2/health/ready").json()
+    assert ready["ready"] is True
+    assert ready["models"]["churn"]["champion"] == "1"
+    assert ready["models"]["churn"]["load_error"] is None
     assert client.get("/ping").status_code == 200
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/v2/models/churn/ready").json() == {"name": "churn", "ready": True}

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -30,13 +30,18 @@ from keel.serving._app_http import (
     read_body,
 )
 from keel.serving._batcher import ModelFailed
+from keel.serving._endpoint import ROUTE_KEY_HEADER, Endpoint, as_endpoints
 from keel.serving._host import ModelHost
 from keel.serving._metrics import ServingMetrics
 from keel.serving._openapi import invocations_schema, request_body, v2_schema, v2_tensors
 from keel.serving._outputs import encode, v2_datatype
 from keel.serving._payload import Inputs, MalformedRequest, check_rows, parse_mlflow, parse_v2
 from keel.serving._record import PredictionHook, PredictionRecord, no_op
+from keel.serving._reload import Source, poll
 from keel.serving._settings import ServingSettings
+
+if TYPE_CHECKING:
+    from keel.serving._feedback import SqlFeedbackStore
 
 log = logging.getLogger("keel.serving")
 
@@ -44,25 +49,25 @@ Parse = Callable[..., Inputs]
 
 
 class _Serving:
-    """The state the routes share: hosts by name, settings, metrics and the hook."""
+    """The state the routes share: endpoints by name, settings, metrics and the hook."""
 
     def __init__(
         self,
-        hosts: Mapping[str, ModelHost],
+        hosts: Mapping[str, ModelHost | Endpoint],
         *,
         settings: ServingSettings,
         on_prediction: PredictionHook,
         default_model: str,
     ) -> None:
-        self.hosts = dict(hosts)
+        self.hosts = as_endpoints(hosts)
         self.settings = settings
         self.on_prediction = on_prediction
         self.default = default_model
         self.metrics = ServingMetrics()
-        for host in self.hosts.values():
-            host.attach(self.metrics)
+        for endpoint in self.hosts.values():
+            endpoint.attach(self.metrics)
 
-    def host(self, name: str) -> ModelHost:
+    def host(self, name: str) -> Endpoint:
         found = self.hosts.get(name)
         if found is None:
             raise NotFound(f"no model {name!r} here; served: {sorted(self.hosts)}")
@@ -71,19 +76,25 @@ class _Serving:
     def versions(self) -> str:
         return ",".join(h.ref for h in self.hosts.values())
 
-    def run_hook(self, record: PredictionRecord, host: ModelHost) -> None:
-        try:
-            self.on_prediction(record)
-        except Exception:
-            # The answer is already sent; the failure is logged and counted, not hidden.
-            log.exception("on_prediction hook failed for request %s", record.request_id)
-            self.metrics.hook_errors.labels(host.name, host.version).inc()
+    def after_answer(self, record: PredictionRecord, endpoint: Endpoint) -> None:
+        """Runs once the answer is sent: the log hook, then the shadow copy."""
+        hook = endpoint.on_prediction or self.on_prediction
+        if hook is not no_op:
+            try:
+                hook(record)
+            except Exception:
+                # The answer is already sent; the failure is logged and counted, not hidden.
+                log.exception("on_prediction hook failed for request %s", record.request_id)
+                self.metrics.hook_errors.labels(record.model, record.version).inc()
+        if endpoint.shadows():
+            endpoint.send_to_shadow(record)
 
     async def handle(
-        self, request: Request, host: ModelHost, *, route: str, parse: Parse, v2: bool
+        self, request: Request, endpoint: Endpoint, *, route: str, parse: Parse, v2: bool
     ) -> Response:
         started = time.perf_counter()
         request_id: str = request.state.request_id
+        host = endpoint.champion
         request.scope["keel.model_version"] = host.ref
         try:
             body = await read_body(request, limit=self.settings.max_body_bytes)
@@ -93,7 +104,8 @@ class _Serving:
                 raise MalformedRequest(f"the body is not valid JSON: {exc}", field="body") from exc
             inputs = parse(data, host.signature, allow_extra=self.settings.allow_extra_columns)
             check_rows(inputs, max_rows=self.settings.max_rows)
-            outputs = await host.predict(inputs)
+            key = endpoint.route_key(request.headers.get(ROUTE_KEY_HEADER), inputs)
+            answer = await endpoint.answer(inputs, key)
         except KeelError as exc:
             return self._failed(exc, host, route, started)
         except ClientDisconnect:
@@ -101,12 +113,14 @@ class _Serving:
         except Exception as exc:
             log.exception("prediction failed (request %s)", request_id)
             return self._failed(ModelFailed(f"the model failed: {exc}"), host, route, started)
+        outputs, version = answer.outputs, answer.version
+        request.scope["keel.model_version"] = f"{answer.host.name}/{version}"
         values, non_finite = encode(outputs)
         content: dict[str, Any]
         if v2:
             content = {
-                "model_name": host.name,
-                "model_version": host.version,
+                "model_name": endpoint.name,
+                "model_version": version,
                 "outputs": [
                     {
                         "name": "predict",
@@ -128,22 +142,26 @@ class _Serving:
                 content["non_finite"] = non_finite
         response = json_response(content)
         elapsed = time.perf_counter() - started
-        labels = (host.name, host.version)
+        labels = (answer.host.name, version)
         self.metrics.requests.labels(*labels, route, "200").inc()
         self.metrics.latency.labels(*labels, route).observe(elapsed)
-        if self.on_prediction is not no_op:
+        hooked = endpoint.on_prediction is not None or self.on_prediction is not no_op
+        if hooked or endpoint.shadows():
+            dep = endpoint.deployment
             record = PredictionRecord(
                 request_id=request_id,
-                model=host.name,
-                version=host.version,
+                model=answer.host.name,
+                version=version,
                 route=route,
                 inputs=inputs,
                 outputs=outputs,
                 latency_ms=elapsed * 1000,
                 timestamp_ms=int(time.time() * 1000),
                 non_finite=tuple(non_finite),
+                role=str(answer.role),
+                deployment=dep.name if dep is not None else "",
             )
-            response.background = BackgroundTask(self.run_hook, record, host)
+            response.background = BackgroundTask(self.after_answer, record, endpoint)
         return response
 
     def _failed(self, exc: KeelError, host: ModelHost, route: str, started: float) -> Response:
@@ -156,32 +174,50 @@ class _Serving:
 
 
 def create_serving_app(
-    hosts: Mapping[str, ModelHost],
+    hosts: Mapping[str, ModelHost | Endpoint],
     *,
     settings: ServingSettings | None = None,
     on_prediction: PredictionHook | None = None,
     default_model: str | None = None,
+    sources: Mapping[str, Source] | None = None,
+    poll_s: float = 5.0,
+    feedback_store: SqlFeedbackStore | None = None,
+    on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> FastAPI:
-    """The inference app serving ``hosts`` (name -> host). ``/invocations`` answers with
-    ``default_model`` (default: the first host). ``on_prediction(record)`` is called after
-    each answer is sent (keep it quick: it runs on the event loop)."""
+    """The inference app serving ``hosts`` (name -> host, or an ``Endpoint`` for a
+    deployment). ``/invocations`` answers with ``default_model`` (default: the first).
+    ``on_prediction(record)`` is called after each answer is sent, unless the endpoint has
+    its own hook (keep it quick: it runs on the event loop). ``sources`` (name -> where its
+    versions come from) are polled every ``poll_s`` seconds for a hot swap. With
+    ``feedback_store``, ``POST /feedback`` is mounted. ``on_shutdown`` callables (closing the
+    prediction log writers) run after the models stop, in a thread."""
     if not hosts:
         raise InvalidInput("serve at least one model", field="hosts")
-    settings = settings or next(iter(hosts.values())).settings
+    if not poll_s > 0:
+        raise InvalidInput("must be a positive number of seconds", field="poll_s")
+    first = next(iter(hosts.values()))
+    settings = settings or (first.champion if isinstance(first, Endpoint) else first).settings
     default = default_model or next(iter(hosts))
     state = _Serving(
         hosts, settings=settings, on_prediction=on_prediction or no_op, default_model=default
     )
     state.host(default)
+    polled = {name: (state.host(name), source) for name, source in (sources or {}).items()}
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        for host in state.hosts.values():
-            await host.start()
+        for endpoint in state.hosts.values():
+            await endpoint.start()
+        poller = asyncio.get_running_loop().create_task(poll(polled, interval_s=poll_s))
         try:
             yield
         finally:
-            await asyncio.gather(*(h.stop() for h in state.hosts.values()))
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            await asyncio.gather(*(e.stop() for e in state.hosts.values()))
+            for close in on_shutdown:
+                await asyncio.to_thread(close)
 
     app = FastAPI(
         title="Keel inference",
@@ -194,6 +230,10 @@ def create_serving_app(
     app.add_middleware(HeadersMiddleware, versions=state.versions)
 
     default_host = state.host(default)
+    if feedback_store is not None:
+        from keel.serving._feedback_routes import feedback_router
+
+        app.include_router(feedback_router(feedback_store))
 
     @app.post(
         "/invocations",
@@ -216,7 +256,7 @@ def create_serving_app(
     return app
 
 
-def _add_v2_infer(app: FastAPI, state: _Serving, name: str, host: ModelHost) -> None:
+def _add_v2_infer(app: FastAPI, state: _Serving, name: str, host: Endpoint) -> None:
     async def infer(request: Request) -> Response:
         return await state.handle(request, state.host(name), route="v2", parse=parse_v2, v2=True)
 
@@ -237,8 +277,9 @@ def _add_probes(app: FastAPI, state: _Serving) -> None:
 
     @app.get("/v2/health/ready")
     async def ready() -> Response:
-        ok = all(h.batcher.running for h in state.hosts.values())
-        return json_response({"ready": ok}, status=200 if ok else 503)
+        ok = all(h.running for h in state.hosts.values())
+        detail = {name: h.detail() for name, h in state.hosts.items()}
+        return json_response({"ready": ok, "models": detail}, status=200 if ok else 503)
 
     @app.get("/ping")
     @app.get("/health")
@@ -256,11 +297,13 @@ def _add_probes(app: FastAPI, state: _Serving) -> None:
         except NotFound as exc:
             return error_response(exc)[0]
         sig = host.signature
+        challenger = host.challenger
         return json_response(
             {
-                "name": host.name,
-                "versions": [host.version],
-                "platform": f"keel-{host.flavor or 'model'}",
+                "name": name,
+                "versions": [host.champion.version]
+                + ([challenger.version] if challenger is not None else []),
+                "platform": f"keel-{host.champion.flavor or 'model'}",
                 "inputs": v2_tensors(sig),
                 "outputs": [o.to_dict() for o in sig.outputs],
             }
@@ -272,15 +315,18 @@ def _add_probes(app: FastAPI, state: _Serving) -> None:
             host = state.host(name)
         except NotFound as exc:
             return error_response(exc)[0]
-        ok = host.batcher.running
+        ok = host.running
         return json_response({"name": name, "ready": ok}, status=200 if ok else 503)
 
     @app.get("/metrics")
     async def metrics() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        for host in state.hosts.values():
-            state.metrics.queue_depth.labels(host.name, host.version).set(host.batcher.depth)
+        for endpoint in state.hosts.values():
+            for host in (endpoint.champion, endpoint.challenger):
+                if host is not None:
+                    depth = host.batcher.depth
+                    state.metrics.queue_depth.labels(host.name, host.version).set(depth)
         return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

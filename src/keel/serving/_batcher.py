@@ -50,7 +50,7 @@ class ModelFailed(KeelError):
 class _Item:
     payload: Any
     rows: int
-    future: asyncio.Future[np.ndarray]
+    future: asyncio.Future[tuple[np.ndarray, Any]]
 
 
 class _Worker:
@@ -82,11 +82,15 @@ class _Worker:
 
 class MicroBatcher:
     """Coalesces ``submit(payload, rows)`` calls into ``predict(payloads) -> array`` calls
-    whose answer has one entry per row, in submission order."""
+    whose answer has one entry per row, in submission order.
+
+    ``predict`` may also return ``(array, tag)``: ``submit_tagged`` then hands each request
+    the tag of the very call that answered it (the host tags with the model version, so a
+    request answered during a hot swap names the version that actually computed it)."""
 
     def __init__(
         self,
-        predict: Callable[[Sequence[Any]], np.ndarray],
+        predict: Callable[[Sequence[Any]], np.ndarray | tuple[np.ndarray, Any]],
         *,
         settings: ServingSettings,
         name: str = "model",
@@ -137,9 +141,13 @@ class MicroBatcher:
             self._worker = None
 
     async def submit(self, payload: Any, rows: int) -> np.ndarray:
+        return (await self.submit_tagged(payload, rows))[0]
+
+    async def submit_tagged(self, payload: Any, rows: int) -> tuple[np.ndarray, Any]:
+        """``(this request's rows of the answer, the tag of the call that computed it)``."""
         self.start()
         assert self._queue is not None
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[np.ndarray, Any]] = asyncio.get_running_loop().create_future()
         try:
             self._queue.put_nowait(_Item(payload, rows, future))
         except asyncio.QueueFull:
@@ -192,7 +200,7 @@ class MicroBatcher:
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
                 _fail(batch, exc)
 
-    async def _call(self, payloads: list[Any]) -> np.ndarray:
+    async def _call(self, payloads: list[Any]) -> tuple[np.ndarray, Any]:
         assert self._worker is not None
         started = time.perf_counter()
         future = self._worker.submit(self._predict, payloads)
@@ -207,14 +215,16 @@ class MicroBatcher:
                 f"the model did not answer within {self._settings.timeout_s} s"
             ) from None
         self._observe("predict_seconds", time.perf_counter() - started)
-        return np.asarray(out)
+        if isinstance(out, tuple):
+            return np.asarray(out[0]), out[1]
+        return np.asarray(out), None
 
     async def _answer(self, batch: list[_Item]) -> None:
         total = sum(i.rows for i in batch)
         self._observe("batch_rows", total)
         self._observe("batch_requests", len(batch))
         try:
-            out = await self._call([i.payload for i in batch])
+            out, tag = await self._call([i.payload for i in batch])
         except PredictTimeout as exc:
             _fail(batch, exc)
             return
@@ -224,7 +234,8 @@ class MicroBatcher:
                 return
             for item in batch:  # isolate the request that broke the batch
                 try:
-                    _settle(item, await self._call([item.payload]), item.rows)
+                    alone, alone_tag = await self._call([item.payload])
+                    _settle(item, alone, alone_tag, item.rows)
                 except Exception as single:  # noqa: BLE001 - goes to that request
                     _fail([item], single)
             return
@@ -233,17 +244,17 @@ class MicroBatcher:
             return
         start = 0
         for item in batch:
-            _settle(item, out[start : start + item.rows], item.rows)
+            _settle(item, out[start : start + item.rows], tag, item.rows)
             start += item.rows
 
 
-def _settle(item: _Item, out: np.ndarray, rows: int) -> None:
+def _settle(item: _Item, out: np.ndarray, tag: Any, rows: int) -> None:
     if item.future.done():
         return
     if len(out) != rows:
         item.future.set_exception(ModelFailed(f"the model gave {len(out)} answers for {rows}"))
     else:
-        item.future.set_result(out)
+        item.future.set_result((out, tag))
 
 
 def _fail(batch: Sequence[_Item], exc: BaseException) -> None:

@@ -66,8 +66,9 @@ class ModelHost:
                 field="model",
             )
         self.name = name
-        self.model = model
-        self.version = version
+        # One attribute for the pair, replaced in a single store: a batch reads both at once
+        # and can never compute with one version and report another.
+        self._current: tuple[Predictor, str] = (model, version)
         self.flavor = flavor
         self.settings = settings or ServingSettings()
         self.metrics = ServingMetrics()
@@ -101,6 +102,14 @@ class ModelHost:
         )
 
     @property
+    def model(self) -> Predictor:
+        return self._current[0]
+
+    @property
+    def version(self) -> str:
+        return self._current[1]
+
+    @property
     def signature(self) -> Signature:
         assert self.model.signature is not None
         return self.model.signature
@@ -117,7 +126,7 @@ class ModelHost:
                 f"{self.name} version {version} takes another signature; start a new host",
                 field="signature",
             )
-        self.model, self.version = model, version
+        self._current = (model, version)
 
     def attach(self, metrics: ServingMetrics) -> None:
         """Report into the app's metrics registry (called by ``create_serving_app``)."""
@@ -136,15 +145,21 @@ class ModelHost:
         elif event == "worker_restart":
             m.worker_restarts.labels(*labels).inc()
 
-    def _predict_batch(self, batch: Sequence[Inputs]) -> np.ndarray:
+    def _predict_batch(self, batch: Sequence[Inputs]) -> tuple[np.ndarray, str]:
+        model, version = self._current
         # Overflow and invalid operations are answered as flagged nulls (``non_finite``), not
         # as a warning per request in the server log.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return as_array(self.model.predict(_frame(batch)))
+            return as_array(model.predict(_frame(batch))), version
 
     async def predict(self, inputs: Inputs) -> np.ndarray:
         """This request's predictions (one per row), computed in a shared micro-batch."""
         return await self.batcher.submit(inputs, inputs.rows)
+
+    async def predict_versioned(self, inputs: Inputs) -> tuple[np.ndarray, str]:
+        """``predict`` plus the version that computed the answer (exact during a swap)."""
+        out, version = await self.batcher.submit_tagged(inputs, inputs.rows)
+        return out, str(version)
 
     async def start(self) -> None:
         self.batcher.start()

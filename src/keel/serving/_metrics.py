@@ -75,5 +75,37 @@ class ServingMetrics:
             registry=self.registry,
         )
 
+        # Deployments: what is served, what failed to load, what the shadow dropped.
+        self.served_version = Gauge(
+            "keel_serving_served_version",
+            "The version number each role of an endpoint is serving now.",
+            ("endpoint", "model", "role"),
+            registry=self.registry,
+        )
+        self.load_failures = Counter(
+            "keel_model_load_failures",
+            "New versions that failed to load; the previous one kept serving.",
+            ("endpoint", "model", "version"),
+            registry=self.registry,
+        )
+        self.swaps = Counter(
+            "keel_serving_model_swaps",
+            "Hot swaps: a newly loaded version took over a role.",
+            ("endpoint", "role"),
+            registry=self.registry,
+        )
+        self.shadow_dropped = Counter(
+            "keel_serving_shadow_dropped",
+            "Shadow copies dropped because the challenger's queue was full.",
+            ("endpoint",),
+            registry=self.registry,
+        )
+        self.shadow_errors = Counter(
+            "keel_serving_shadow_errors",
+            "Shadow predictions that failed (the champion's answer was unaffected).",
+            ("endpoint",),
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

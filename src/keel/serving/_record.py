@@ -25,6 +25,8 @@ class PredictionRecord:
     latency_ms: float
     timestamp_ms: int
     non_finite: tuple[int, ...] = ()
+    role: str = "champion"  # "challenger" for a canary's or a shadow's answer
+    deployment: str = ""  # the deployment served, when the app serves deployments
 
 
 PredictionHook = Callable[[PredictionRecord], None]
