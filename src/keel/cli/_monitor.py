@@ -37,6 +37,15 @@ def drift(  # noqa: PLR0917 - Typer passes every option positionally
         Path | None,
         typer.Option("--save-reference", help="Also write the reference profile as JSON here."),
     ] = None,
+    drift_share: Annotated[
+        float,
+        typer.Option(
+            "--drift-share",
+            min=0.0,
+            max=1.0,
+            help="Share of drifted columns that is dataset drift.",
+        ),
+    ] = 0.5,
     fail_on_drift: Annotated[
         bool, typer.Option("--fail-on-drift", help="Exit 2 when the dataset drifted.")
     ] = False,
@@ -49,7 +58,13 @@ def drift(  # noqa: PLR0917 - Typer passes every option positionally
     profile = read_reference(reference)
     label, data = read_table(current, field="current")
     report = assess_drift(
-        profile, data, columns=columns, tests=test, multivariate=multivariate, current_name=label
+        profile,
+        data,
+        columns=columns,
+        tests=test,
+        multivariate=multivariate,
+        drift_share=drift_share,
+        current_name=label,
     )
     if save_reference is not None:
         write_reference(profile, save_reference)
