@@ -1,4 +1,5 @@
-"""``keel serve``: the inference server for one registered model (FastAPI on uvicorn)."""
+"""``keel serve``: the inference server for a registered model and/or stored deployments
+(FastAPI on uvicorn)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,21 @@ def _is_loopback(host: str) -> bool:
 
 def serve(  # noqa: PLR0917 - Typer passes every option positionally
     model: Annotated[
-        str, typer.Argument(help="The version to serve: churn@champion, churn/3, models:/churn/3.")
-    ],
+        str | None,
+        typer.Argument(
+            help="The version to serve: churn@champion, churn/3, models:/churn/3 "
+            "(optional with --deployment)."
+        ),
+    ] = None,
+    deployment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--deployment",
+            "-d",
+            help="A stored deployment to serve (repeatable): champion, challenger, shadow or "
+            "canary, batching and limits from its record.",
+        ),
+    ] = None,
     host: Annotated[
         str, typer.Option("--host", help="Address to bind (loopback unless --allow-remote).")
     ] = "127.0.0.1",
@@ -63,15 +77,44 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
     log_level: Annotated[
         str, typer.Option("--log-level", help="uvicorn log level (debug, info, warning).")
     ] = "warning",
+    poll_s: Annotated[
+        float,
+        typer.Option(
+            "--poll-s",
+            min=0.05,
+            help="Seconds between checks for a moved alias or a changed deployment (hot swap).",
+        ),
+    ] = 5.0,
+    log_sample_rate: Annotated[
+        float,
+        typer.Option(
+            "--log-sample-rate", min=0.0, max=1.0, help="Share of requests in the prediction log."
+        ),
+    ] = 1.0,
+    log_exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--log-exclude",
+            help="A column never written to the prediction log (repeatable; input.COL or "
+            "output.COL for one side).",
+        ),
+    ] = None,
+    no_prediction_log: Annotated[
+        bool,
+        typer.Option("--no-prediction-log", help="Do not log the deployments' predictions."),
+    ] = False,
 ) -> None:
-    """Serve a model: POST /invocations (MLflow payloads), /v2/models/NAME/infer (Open
-    Inference Protocol v2), /v2/health/ready, /metrics (Prometheus), /docs.
+    """Serve a model or deployments: POST /invocations (MLflow payloads),
+    /v2/models/NAME/infer (Open Inference Protocol v2), /v2/health/ready, /metrics
+    (Prometheus), /docs; with deployments also POST /feedback.
 
     Concurrent requests are micro-batched; inputs are checked against the model's signature.
-    There is no user auth in the inference app: it binds 127.0.0.1 by default. See
-    docs/serving.md.
+    A moved alias or a changed deployment is loaded and swapped in without dropping requests.
+    Deployments log every prediction to the artifact store. There is no user auth in the
+    inference app: it binds 127.0.0.1 by default. See docs/serving.md.
     """
-    from keel.serving._factory import MODEL_VAR, SETTINGS_VAR, settings_to_env
+    from keel.errors import KeelError
+    from keel.serving._factory import SPEC_VAR, ServeSpec
     from keel.serving._settings import ServingSettings
 
     if not _is_loopback(host) and not allow_remote:
@@ -90,19 +133,43 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
     )
     from keel.serving._host import ModelHost
 
+    if model is None and not deployment:
+        fail("nothing to serve", hint="name a model (keel serve churn@champion) or --deployment")
+    spec = ServeSpec(
+        model=model,
+        deployments=tuple(deployment or ()),
+        settings=settings,
+        poll_s=poll_s,
+        prediction_log=not no_prediction_log,
+        log_sample_rate=log_sample_rate,
+        log_exclude=tuple(log_exclude or ()),
+    )
     served: ModelHost | None = None
+    shown_what = []
+    if model is not None:
+        if workers == 1:
+            # Loaded here, once: a missing, unready, untrusted or signature-less model is one
+            # readable error, and the single worker serves this very copy.
+            served = ModelHost.load(model, settings=settings)
+            shown_what.append(f"models:/{served.ref}")
+        else:
+            shown_what.append(_check_version(model))  # each worker loads its own copy
+    shown_what += [f"deployment {d}" for d in spec.deployments]
+    os.environ[SPEC_VAR] = spec.to_env()
+    app: Any = None
     if workers == 1:
-        # Loaded here, once: a missing, unready, untrusted or signature-less model is one
-        # readable error, and the single worker serves this very copy.
-        served = ModelHost.load(model, settings=settings)
-        uri = f"models:/{served.ref}"
+        from keel.serving._factory import build_app
+
+        try:
+            app = build_app(spec, model_host=served)
+        except KeelError as exc:
+            fail(str(exc), hint="check it with: keel deployments show NAME")
     else:
-        uri = _check_version(model)  # each worker loads its own copy
-    os.environ[MODEL_VAR] = uri
-    os.environ[SETTINGS_VAR] = settings_to_env(settings)
+        for name in spec.deployments:
+            _check_deployment(name)
     shown = f"[{host}]" if ":" in host else host
     console.print(
-        f"Serving {uri} on http://{shown}:{port} "
+        f"Serving {', '.join(shown_what)} on http://{shown}:{port} "
         f"({workers} worker{'s' * (workers > 1)}); docs at http://{shown}:{port}/docs",
         highlight=False,
         markup=False,
@@ -111,11 +178,7 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
 
     from keel.serving._protocol import ServingHttpProtocol
 
-    target: Any = "keel.serving._factory:create_app_from_env"
-    if served is not None:
-        from keel.serving._app import create_serving_app
-
-        target = create_serving_app({served.name: served}, settings=settings)
+    target: Any = app if app is not None else "keel.serving._factory:create_app_from_env"
     uvicorn.run(
         target,
         factory=workers > 1,
@@ -129,6 +192,21 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
         log_level=log_level,
         timeout_graceful_shutdown=10,
     )
+
+
+def _check_deployment(name: str) -> None:
+    """Fail before forking workers if ``name`` is not a stored deployment."""
+    from keel.errors import KeelError
+    from keel.serving._deployments import open_deployments
+
+    deployments = open_deployments()
+    try:
+        deployments.get(name)
+    except KeelError as exc:
+        fail(str(exc), hint="list them with: keel deployments ls")
+    finally:
+        deployments.store.close()
+        deployments.registry.close()
 
 
 def _check_version(model: str) -> str:

@@ -96,14 +96,16 @@ class _Serving:
         request_id: str = request.state.request_id
         host = endpoint.champion
         request.scope["keel.model_version"] = host.ref
+        # A deployment brings its own limits; a plain model uses the app's.
+        limits = host.settings if endpoint.deployment is not None else self.settings
         try:
-            body = await read_body(request, limit=self.settings.max_body_bytes)
+            body = await read_body(request, limit=limits.max_body_bytes)
             try:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 raise MalformedRequest(f"the body is not valid JSON: {exc}", field="body") from exc
-            inputs = parse(data, host.signature, allow_extra=self.settings.allow_extra_columns)
-            check_rows(inputs, max_rows=self.settings.max_rows)
+            inputs = parse(data, host.signature, allow_extra=limits.allow_extra_columns)
+            check_rows(inputs, max_rows=limits.max_rows)
             key = endpoint.route_key(request.headers.get(ROUTE_KEY_HEADER), inputs)
             answer = await endpoint.answer(inputs, key)
         except KeelError as exc:

@@ -29,7 +29,7 @@ class PredictionRecord:
     deployment: str = ""  # the deployment served, when the app serves deployments
 
 
-PredictionHook = Callable[[PredictionRecord], None]
+PredictionHook = Callable[[PredictionRecord], object]  # a return value is ignored
 
 
 def no_op(record: PredictionRecord) -> None:
