@@ -99,8 +99,9 @@ def test_back_pressure_keeps_the_queue_within_its_bound(store: SqlTrackingStore)
     writer.flush(30)
     assert max(sink.queue_depths) <= 50
     assert max(sink.queue_depths) >= 40  # the producer really ran into the bound
-    # 400 points at 10 per 10 ms batch: the producer was held back to the writer's pace.
-    assert produced_in > 0.2
+    # 400 points at 10 per 10 ms batch, two batches in flight (~0.17 s for the 350 beyond the
+    # queue's bound): the producer was held back to the writer's pace (unbounded: ~1 ms).
+    assert produced_in > 0.1
     assert len(store.metric_history(run.id, "x")) == 400
     writer.close(5)
 
@@ -166,19 +167,20 @@ def test_take_hands_over_the_queued_points_after_earlier_batches(
     sink = Recording(store)
     sink.gate = threading.Event()
     writer = _writer(sink)
-    writer.put((run.id, "x", 1.0, 0, 1))
-    while writer._in_flight == 0:  # the first point is being committed, held at the gate
-        time.sleep(0.001)
-    for step in (1, 2):
+    for step in (0, 1):  # two batches in flight, both held at the gate
+        writer.put((run.id, "x", 1.0, step, 1))
+        while writer._sending < step + 1:
+            time.sleep(0.001)
+    for step in (2, 3):
         writer.put((run.id, "x", 1.0, step, 1))
         writer.put((other.id, "y", 1.0, step, 1))
     threading.Timer(0.1, sink.gate.set).start()
     taken = writer.take(run.id, 10)
-    assert [m.step for m in taken] == [1, 2]  # handed over, not committed by the writer
-    assert [m.step for m in store.metric_history(run.id, "x")] == [0]  # the earlier batch
+    assert [m.step for m in taken] == [2, 3]  # handed over, not committed by the writer
+    assert [m.step for m in store.metric_history(run.id, "x")] == [0, 1]  # earlier batches
     writer.flush(10)
     assert len(store.metric_history(other.id, "y")) == 2
-    assert [m.step for m in store.metric_history(run.id, "x")] == [0]
+    assert [m.step for m in store.metric_history(run.id, "x")] == [0, 1]
     assert writer.take(run.id, 10) == []
     writer.close(5)
 

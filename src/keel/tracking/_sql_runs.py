@@ -206,9 +206,13 @@ def delete_run(conn: Connection, run_id: str, *, hard: bool) -> None:
         return
     # Children outlive a hard-deleted parent as top-level runs.
     conn.execute(update(runs).where(runs.c.parent_id == run_id).values(parent_id=None))
-    for table in (metrics, latest_metrics, params, tags, run_io, run_artifacts):
+    for table in (latest_metrics, params, tags, run_io, run_artifacts):
         conn.execute(delete(table).where(table.c.run_id == run_id))
     conn.execute(delete(runs).where(runs.c.id == run_id))
+    # After the run row: deleting it waits for any batch holding its share lock to commit, and
+    # this statement then sees that batch's points (PostgreSQL's metrics table has no foreign
+    # key to cascade from, see migration 0008); a later batch finds no run.
+    conn.execute(delete(metrics).where(metrics.c.run_id == run_id))
 
 
 def fail_stale(conn: Connection, *, cutoff_ms: int, now_ms: int) -> list[str]:

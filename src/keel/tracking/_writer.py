@@ -121,6 +121,39 @@ class _Take(_Marker):
             return True
 
 
+class _Job:
+    """One run's points from one drained batch, sent by a sender thread."""
+
+    __slots__ = ("metrics", "run_id", "spans")
+
+    def __init__(self, run_id: str, metrics: list[Metric]) -> None:
+        self.run_id = run_id
+        self.metrics = metrics
+        # Per key, the least and greatest (step, timestamp) in this batch.
+        spans: dict[str, list[tuple[int, int]]] = {}
+        for m in metrics:
+            at = (m.step, m.timestamp_ms)
+            span = spans.get(m.key)
+            if span is None:
+                spans[m.key] = [at, at]
+            elif at < span[0]:
+                span[0] = at
+            elif at > span[1]:
+                span[1] = at
+        self.spans = spans
+
+    def overlaps(self, earlier: _Job) -> bool:
+        """Whether committing this before ``earlier`` could change an order or a latest value."""
+        if earlier.run_id != self.run_id:
+            return False
+        theirs = earlier.spans
+        for key, (low, _) in self.spans.items():
+            span = theirs.get(key)
+            if span is not None and low <= span[1]:
+                return True
+        return False
+
+
 @dataclass(slots=True)
 class _Failure:
     run_id: str
@@ -131,10 +164,15 @@ class _Failure:
 class MetricWriter:
     """Queue metric points and commit them in batches from a background thread."""
 
-    def __init__(self, store: MetricSink, *, queue_size: int, batch_size: int) -> None:
+    def __init__(
+        self, store: MetricSink, *, queue_size: int, batch_size: int, in_flight: int = 2
+    ) -> None:
+        if in_flight < 1:
+            raise InvalidInput("must be at least 1", field="in_flight")
         self.store = store
         self.queue_size = queue_size
         self.batch_size = batch_size
+        self.in_flight = in_flight
         self._closed = False
         self._reset()
         _writers.add(self)
@@ -145,7 +183,11 @@ class MetricWriter:
         self._start_lock = threading.Lock()
         self._space = threading.Condition()
         self._blocked = 0
-        self._in_flight = 0
+        self._grouping = 0  # points the writer thread is grouping into jobs
+        self._sending = 0  # points of the jobs being sent
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._active: list[_Job] = []
+        self._sent = threading.Condition()
         self._markers = 0  # flush markers in the queue, so that pending() counts points only
         self._failures: list[_Failure] = []
         self._failures_lock = threading.Lock()
@@ -275,48 +317,80 @@ class MetricWriter:
 
     # -- consumer side ---------------------------------------------------------------------
 
+    @property
+    def _in_flight(self) -> int:
+        """Points taken from the queue and not yet committed (being grouped or being sent)."""
+        return self._grouping + self._sending
+
     def _start(self) -> None:
         with self._start_lock:
             if self._thread is None:
-                thread = threading.Thread(target=self._loop, name="keel-metric-writer", daemon=True)
+                # A fresh job queue per start: senders of an earlier start may still be reading
+                # their stop sentinels from the old one.
+                jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+                self._jobs = jobs
+                for n in range(self.in_flight):
+                    sender = threading.Thread(
+                        target=self._send_loop,
+                        args=(jobs,),
+                        name=f"keel-metric-sender-{n}",
+                        daemon=True,
+                    )
+                    sender.start()
+                thread = threading.Thread(
+                    target=self._loop, args=(jobs,), name="keel-metric-writer", daemon=True
+                )
                 thread.start()
                 self._thread = thread
 
-    def _loop(self) -> None:
+    def _loop(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
         q = self._queue
-        while not self._closed:
-            try:
-                first = q.get(timeout=_IDLE_POLL_S)
-            except queue.Empty:
-                continue
-            items = [first]
-            count = 0 if isinstance(first, _Marker) else 1
-            while count < self.batch_size:
+        try:
+            while not self._closed:
+                # Points stay queued while every sender is busy: the next batch grows, and
+                # ``take`` and ``discard`` still find them.
+                with self._sent:
+                    if len(self._active) >= self.in_flight:
+                        self._sent.wait(_IDLE_POLL_S)
+                        continue
                 try:
-                    item = q.get_nowait()
+                    first = q.get(timeout=_IDLE_POLL_S)
                 except queue.Empty:
-                    break
-                items.append(item)
-                if not isinstance(item, _Marker):
-                    count += 1
-            self._in_flight = count
-            try:
-                self._commit(items)
-            finally:
-                self._in_flight = 0
-                if self._blocked:
-                    with self._space:
-                        self._space.notify_all()
-            for item in items:
-                if isinstance(item, _Marker):
-                    with self._failures_lock:
-                        self._markers -= 1
-                    item.done.set()
+                    continue
+                items = [first]
+                count = 0 if isinstance(first, _Marker) else 1
+                while count < self.batch_size:
+                    try:
+                        item = q.get_nowait()
+                    except queue.Empty:
+                        break
+                    items.append(item)
+                    if not isinstance(item, _Marker):
+                        count += 1
+                self._grouping = count
+                try:
+                    self._commit(items)
+                finally:
+                    self._grouping = 0
+                    self._notify_space()
+                markers = [item for item in items if isinstance(item, _Marker)]
+                if markers:
+                    self._wait_sent(None)
+                    for marker in markers:
+                        with self._failures_lock:
+                            self._markers -= 1
+                        marker.done.set()
+        finally:
+            for _ in range(self.in_flight):
+                jobs.put(None)
 
     def _commit(self, items: list[Point | _Marker]) -> None:
+        """Group ``items`` by run and hand each run's points to a sender thread."""
         by_run: dict[str, list[Metric]] = {}
         for item in items:
             if isinstance(item, _Take):
+                # Its earlier points must be stored before the caller ends the run.
+                self._wait_sent(item.run_id)
                 mine = by_run.pop(item.run_id, [])
                 if not item.hand_over(mine) and mine:
                     by_run[item.run_id] = mine  # the caller gave up waiting: write them here
@@ -324,7 +398,45 @@ class MetricWriter:
                 run_id, key, value, step, ts = item
                 by_run.setdefault(run_id, []).append(Metric(key, value, step, ts))
         for run_id, metrics in by_run.items():
-            self._commit_run(run_id, metrics)
+            self._submit(_Job(run_id, metrics))
+
+    def _submit(self, job: _Job) -> None:
+        """Start sending ``job`` once a sender is free and no batch in flight overlaps it.
+
+        Two batches of one run are sent at once only if, for every key they share, all of the
+        later batch's points come after (step, timestamp) all of the earlier one's: then the
+        order in which the store commits them changes neither a metric's history order nor its
+        latest value, so pipelining keeps the guarantees of one batch at a time.
+        """
+        with self._sent:
+            while len(self._active) >= self.in_flight or any(
+                job.overlaps(other) for other in self._active
+            ):
+                self._sent.wait()
+            self._active.append(job)
+            self._sending += len(job.metrics)
+        self._jobs.put(job)
+
+    def _wait_sent(self, run_id: str | None) -> None:
+        """Wait until no batch (of ``run_id``, when given) is being sent."""
+        with self._sent:
+            while any(run_id is None or job.run_id == run_id for job in self._active):
+                self._sent.wait()
+
+    def _send_loop(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
+        while (job := jobs.get()) is not None:
+            try:
+                self._commit_run(job.run_id, job.metrics)
+            finally:
+                with self._sent:
+                    self._active.remove(job)
+                    self._sending -= len(job.metrics)
+                    self._sent.notify_all()
+
+    def _notify_space(self) -> None:
+        if self._blocked:
+            with self._space:
+                self._space.notify_all()
 
     def _commit_run(self, run_id: str, metrics: list[Metric]) -> None:
         delay = 0.05
