@@ -219,3 +219,8 @@ app.command("promote")(_models_release.promote)
 app.command("approve")(_models_release.approve)
 app.command("decisions")(_models_release.decisions)
 app.command("card")(_models_release.card)
+
+# --- packaging (SERVE-BENCH: keel.cli._models_package) ---
+from keel.cli import _models_package  # noqa: E402 - mounted after this group's own commands
+
+app.command("package")(_models_package.package)

@@ -319,6 +319,11 @@ __all__ += [
 ]
 # --- end release ---------------------------------------------------------------------------------
 
+# --- packaging (SERVE-BENCH: keel.models._package) ----------------------------------------------
+_LAZY.update({"package": "keel.models._package", "PackagedBundle": "keel.models._package"})
+__all__ += ["PackagedBundle", "package"]
+# --- end packaging -------------------------------------------------------------------------------
+
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
