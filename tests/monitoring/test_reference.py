@@ -97,3 +97,44 @@ def test_import_keel_monitoring_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_from_the_stored_dataset_profile_without_reading_data() -> None:
+    rng = np.random.default_rng(11)
+    ref = pd.DataFrame(
+        {
+            "x": rng.normal(0, 1, 20_000),
+            "c": rng.choice(["a", "b"], 20_000),
+            "b": rng.random(20_000) < 0.5,
+            "k": np.full(20_000, 7),
+        }
+    )
+    keel.data.add(ref, name="stored")
+    coarse = ReferenceProfile.from_dataset("stored@v1", use="profile")
+    fine = ReferenceProfile.from_dataset("stored@v1")
+    assert coarse.sample == {} and len(coarse.columns["x"].edges) == 21
+    cur = pd.DataFrame(
+        {
+            "x": rng.normal(0.5, 1, 20_000),
+            "c": rng.choice(["a", "b", "z"], 20_000),
+            "b": rng.random(20_000) < 0.5,
+            "k": np.full(20_000, 8),
+        }
+    )
+    a = assess_drift(coarse, cur, multivariate=True)
+    b = assess_drift(fine, cur)
+    # 20 fixed-width bins against 0.1 % quantile bins: the distance moves by a few hundredths.
+    assert a.column("x").statistic == pytest.approx(b.column("x").statistic, abs=0.03)
+    assert a.column("x").drifted and b.column("x").drifted
+    assert a.column("c").statistic == pytest.approx(b.column("c").statistic, abs=1e-12)
+    assert [k for k, _ in a.column("c").unseen] == ["z"]
+    assert a.column("b").status == "ok" and a.column("b").statistic == pytest.approx(
+        b.column("b").statistic, abs=1e-12
+    )
+    assert a.column("k").status == "insufficient_data"
+    assert a.column("k").reason == "constant in the reference (7); 100.0% of current values differ"
+    assert a.multivariate is not None and a.multivariate.status == "insufficient_data"
+    assert "no sample rows" in a.multivariate.reason
+    with pytest.raises(InvalidInput) as err:
+        ReferenceProfile.from_dataset("stored@v1", use="nothing")
+    assert err.value.field == "use"

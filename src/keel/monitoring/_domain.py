@@ -71,7 +71,9 @@ def domain_classifier(
     n_cur = len(next(iter(cur.values()))) if cur else 0
     if not cols or n_ref < MIN_ROWS or n_cur < MIN_ROWS:
         why = (
-            "no column to compare"
+            "the reference kept no sample rows (e.g. made from a stored dataset profile)"
+            if not profile.sample
+            else "no column to compare"
             if not cols
             else (f"{min(n_ref, n_cur)} rows on the smaller side (< {MIN_ROWS})")
         )
