@@ -1,4 +1,4 @@
-"""The deployment tests share one Keel home per module with model ``dm`` logged once; each
+"""The deployment tests share one Keel home with model ``dm`` logged once; each
 test points the configuration back at it (the autouse ``keel_home`` gives every test its own)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from deploy_support import log_dm
 from serving_support import private_home
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def dm_home_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("deploy") / ".keel"
     home.mkdir()
