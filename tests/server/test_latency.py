@@ -23,7 +23,7 @@ from keel.server._protocol import KeelHttpProtocol
 
 def test_one_connection_latency_of_the_app(live: Any) -> None:
     times = keepalive_latencies_ms(live.port, "/api/v1/health", n=100)
-    assert statistics.median(times) < 10, sorted(times)
+    assert statistics.median(times) < 20, sorted(times)  # a Nagle stall is ~40 ms
 
 
 class _NagleOn(KeelHttpProtocol):
@@ -120,7 +120,7 @@ def plain_uvicorn_with_nagle() -> Iterator[int]:
 
 def test_one_write_per_response_avoids_the_stall_even_with_nagle(gathering_only: int) -> None:
     times = keepalive_latencies_ms(gathering_only, "/ping", n=50)
-    assert statistics.median(times) < 10, sorted(times)
+    assert statistics.median(times) < 20, sorted(times)  # a Nagle stall is ~40 ms
 
 
 def test_the_check_sees_the_stall_when_both_fixes_are_missing(

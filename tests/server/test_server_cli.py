@@ -96,7 +96,7 @@ def test_keel_server_on_postgresql_with_two_workers(pg_url: str, tmp_path: Path)
             me = httpx.get(f"{url}/api/v1/auth/me", headers={"Authorization": f"Bearer {secret}"})
             assert me.status_code == 200 and me.json()["username"] == "ivan"
         times = keepalive_latencies_ms(int(url.rsplit(":", 1)[1]), "/api/v1/health", n=100)
-        assert statistics.median(times) < 10, sorted(times)
+        assert statistics.median(times) < 20, sorted(times)  # a Nagle stall is ~40 ms
     output = log.read_text()
     assert password not in output and secret not in output
     assert "admin account created" not in output  # the password was given, not generated
