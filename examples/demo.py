@@ -1,7 +1,7 @@
 """Keel's end-to-end demo: version and validate a bundled dataset, train two models on it,
 track both with the dataset as their input, compare; register the better one, evaluate it on a
 held-out dataset version, pass the promotion gates (with a reviewer's approval) to make it the
-champion, and write its model card.
+champion, and write its model card; then serve the champion with `keel serve` and measure it.
 
 Run with `make demo`. Everything is stored locally (SQLite + files) under ./.keel/.
 """
@@ -9,6 +9,12 @@ Run with `make demo`. Everything is stored locally (SQLite + files) under ./.kee
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("KEEL_HOME", str(Path.cwd() / ".keel"))
@@ -143,6 +149,68 @@ def release(best: keel.tracking.Run, holdout: keel.data.DatasetVersion) -> None:
         console.print(f"Model card: {path}", soft_wrap=True)
 
 
+def serve_champion(rows: pd.DataFrame, *, requests: int = 300) -> None:
+    """Start `keel serve MODEL@champion` on a free loopback port, send single-row requests over
+    one keep-alive connection, check the answers against the registered model, print the
+    latency, and stop the server with SIGTERM (a graceful shutdown)."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "keel", "serve", f"{MODEL}@champion", "--port", str(port)]
+    server = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=10) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                if server.poll() is not None:
+                    raise SystemExit(f"keel serve exited: {server.stderr.read().decode()}")  # type: ignore[union-attr]
+                try:
+                    if http.get("/v2/health/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("keel serve did not become ready in 60 s")
+                time.sleep(0.1)
+            expected = keel.models.load(f"{MODEL}@champion").predict(rows)
+            cols = list(rows.columns)
+            data = rows.to_numpy().tolist()
+            laps, served = [], []
+            for i in range(requests):
+                body = {"dataframe_split": {"columns": cols, "data": [data[i % len(data)]]}}
+                start = time.perf_counter()
+                answer = http.post("/invocations", json=body)
+                laps.append(time.perf_counter() - start)
+                answer.raise_for_status()
+                served.append(answer.json()["predictions"][0])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    want = [expected[i % len(data)].item() for i in range(requests)]
+    laps.sort()
+    p50, p99 = laps[len(laps) // 2] * 1e3, laps[int(len(laps) * 0.99)] * 1e3
+    console.print(
+        f"Served {MODEL}@champion with keel serve on {base}: {requests} single-row requests, "
+        f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, mean {statistics.fmean(laps) * 1e3:.1f} ms",
+        highlight=False,
+        soft_wrap=True,
+    )
+    agree = sum(a == b for a, b in zip(served, want, strict=True))
+    # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is done.
+    if server.returncode not in (0, -signal.SIGTERM):
+        raise SystemExit(f"keel serve exited {server.returncode} on SIGTERM")
+    console.print(
+        f"Answers matching the registered model: {agree}/{requests}; server stopped (SIGTERM)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def main() -> None:
     ds, frame = register_data()
     train, test = train_test_split(frame, test_size=0.25, random_state=0, stratify=frame["target"])
@@ -183,12 +251,14 @@ def main() -> None:
     console.print(f"Learning curve of gradient-boosting: {len(history)} points of val_log_loss")
     console.print(f"Runs that used {ds.ref}: {len(keel.Client().store.runs_using(ds.ref))}")
     release(best, holdout)
+    serve_champion(x_te.reset_index(drop=True))
     console.print(f"Metadata:  {settings.tracking_uri}")
     console.print(f"Artifacts: {settings.artifacts_uri}")
     console.print('Try: keel runs search "metrics.roc_auc > 0.9" --order-by -metrics.roc_auc')
     console.print(f"     keel runs compare {ids[0][:8]} {ids[1][:8]}")
     console.print(f"     keel data show {ds.ref}")
     console.print(f"     keel models decisions {MODEL}")
+    console.print(f"     keel serve {MODEL}@champion")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ the better model gated into champion and its model card written."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,9 @@ def test_demo_trains_tracks_and_compares_two_models(tmp_path: Path) -> None:
     assert evaluations and all(
         [i.ref for i in r.io] == ["breast-cancer-holdout@v1"] for r in evaluations
     )
+
+    # The champion is served by a real `keel serve` process and measured, then stopped.
+    assert re.search(
+        r"300 single-row requests, latency p50 \d+\.\d ms, p99 \d+\.\d ms", result.stdout
+    ), result.stdout
+    assert "Answers matching the registered model: 300/300; server stopped" in result.stdout
