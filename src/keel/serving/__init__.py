@@ -120,6 +120,35 @@ __all__ += [
 ]
 # --- end loop ------------------------------------------------------------------------------------
 
+# Deployments served: endpoints (champion/challenger routing), hot swap, the keel serve factory.
+if TYPE_CHECKING:
+    from keel.serving._endpoint import ROUTE_KEY_HEADER, Answer, Endpoint
+    from keel.serving._factory import ServeSpec, build_app
+    from keel.serving._reload import Target, alias_source, deployment_source
+
+_LAZY.update(
+    {
+        "ROUTE_KEY_HEADER": "keel.serving._endpoint",
+        "Answer": "keel.serving._endpoint",
+        "Endpoint": "keel.serving._endpoint",
+        "ServeSpec": "keel.serving._factory",
+        "build_app": "keel.serving._factory",
+        "Target": "keel.serving._reload",
+        "alias_source": "keel.serving._reload",
+        "deployment_source": "keel.serving._reload",
+    }
+)
+__all__ += [
+    "ROUTE_KEY_HEADER",
+    "Answer",
+    "Endpoint",
+    "ServeSpec",
+    "Target",
+    "alias_source",
+    "build_app",
+    "deployment_source",
+]
+
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
