@@ -2,7 +2,7 @@
 
     python benchmarks/serving.py            # full sizes, writes benchmarks/results/serving.json
     python benchmarks/serving.py --quick    # a smoke run (writes nothing)
-    python benchmarks/serving.py --sides keel,mlflow --requests 2000 --concurrency 1,16
+    python benchmarks/serving.py --sides keel,keel-logged,mlflow --requests 2000 --concurrency 1,16
 
 The model is the same scikit-learn pipeline on every side (StandardScaler + LogisticRegression
 on 20 numeric columns, trained from the same seeded data with the same scikit-learn version in
@@ -12,7 +12,10 @@ same probe rows). Each side is prepared by a worker in its own interpreter (Keel
 ``bentoml.models.create`` + a service file with adaptive batching written into the work folder),
 then served in its own process on a free port of 127.0.0.1 with one worker:
 
-- Keel: ``keel serve bench/1`` (micro-batching, defaults: 32 rows, 2 ms);
+- Keel: ``keel serve bench/1`` (micro-batching, defaults: 32 rows, 2 ms; no prediction log);
+- Keel logged (``keel-logged``): ``keel serve --deployment bench``, a deployment of the same
+  version with the same batching, which writes every prediction to the Parquet prediction log
+  (the driver counts the logged rows after the server stopped: all requests must be there);
 - MLflow: ``mlflow models serve --env-manager local -w 1``;
 - BentoML: ``bentoml serve`` of a ``@bentoml.service(workers=1)`` whose ``predict`` is
   ``batchable=True`` (max 32 rows, ``max_latency_ms`` 10,000 so that queueing, not the 503
@@ -60,6 +63,7 @@ BENTOML_VENV, BENTOML_REQUIREMENTS = (
     ],
 )
 PEERS = ("mlflow", "bentoml")
+KEEL_SIDES = ("keel", "keel-logged")  # keel serve NAME/1; keel serve -d NAME (prediction log on)
 
 N_FEATURES = 20
 N_TRAIN = 2_000
@@ -137,6 +141,11 @@ def keel_prepare(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
 
     probe = model.predict(pd.DataFrame(probe_rows(), columns=columns())).tolist()
+    if p.get("deployment"):
+        # A deployment is what logs predictions: the same model and batching settings.
+        cmd = [sys.executable, "-m", "keel", "deployments", "create", "bench", "--model"]
+        cmd += ["bench", "--champion", str(version.version), "--max-batch-size", "32"]
+        subprocess.run([*cmd, "--max-latency-ms", "2"], check=True, capture_output=True)
     return {"model": f"{version.name}/{version.version}", "predict_s": predict_s, "probe": probe}
 
 
@@ -188,11 +197,17 @@ def bentoml_prepare(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
 
 WORKERS: dict[str, Callable[[Path, dict[str, Any]], dict[str, Any]]] = {
     "keel:prepare": keel_prepare,
+    "keel-logged:prepare": keel_prepare,
     "mlflow:prepare": mlflow_prepare,
     "bentoml:prepare": bentoml_prepare,
 }
 
-DISTRIBUTION = {"keel": "keel-mlops", "mlflow": "mlflow", "bentoml": "bentoml"}
+DISTRIBUTION = {
+    "keel": "keel-mlops",
+    "keel-logged": "keel-mlops",
+    "mlflow": "mlflow",
+    "bentoml": "bentoml",
+}
 
 
 def worker_main(task: str, params: dict[str, Any], workdir: Path, out: Path) -> None:
@@ -268,16 +283,13 @@ def start_side(
     script = Path(__file__).resolve()
     port = free_port()
     python = pythons[side]
-    if side == "keel":
+    if side in KEEL_SIDES:
         home = workdir / "keel-home"
-        prep = h.run_task(
-            python,
-            script,
-            "keel:prepare",
-            {"home": str(home), "predict_calls": predict_calls},
-            timeout_s=timeout_s,
-        )
-        cmd = [str(python), "-m", "keel", "serve", prep["model"], "--port", str(port)]
+        logged = side == "keel-logged"
+        params = {"home": str(home), "predict_calls": predict_calls, "deployment": logged}
+        prep = h.run_task(python, script, f"{side}:prepare", params, timeout_s=timeout_s)
+        cmd = [str(python), "-m", "keel", "serve", "--port", str(port)]
+        cmd += ["--deployment", "bench"] if logged else [prep["model"]]
         env = {"KEEL_HOME": str(home)}
         health = "/v2/health/ready"
     elif side == "mlflow":
@@ -436,21 +448,35 @@ def measure_side(
     timeout_s: float,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
-    with (
-        h.fresh_dir(f"serving-{side}-") as workdir,
-        start_side(side, pythons, workdir, timeout_s, sizes["predict_calls"]) as (url, prep),
-    ):
-        port = int(url.rsplit(":", 1)[1])
-        answers = probe(url, side)
-        route, payloads = bodies(side, request_rows())
-        asyncio.run(load(port, route, payloads, total=sizes["warmup"], concurrency=4))
-        levels = []
-        for c in sizes["concurrency"]:
-            log(f"  {side}: {sizes['requests']:,} requests at concurrency {c} ...")
-            levels.append(
-                asyncio.run(load(port, route, payloads, total=sizes["requests"], concurrency=c))
+    with h.fresh_dir(f"serving-{side}-") as workdir:
+        with start_side(side, pythons, workdir, timeout_s, sizes["predict_calls"]) as (
+            url,
+            prep,
+        ):
+            port = int(url.rsplit(":", 1)[1])
+            answers = probe(url, side)
+            route, payloads = bodies(side, request_rows())
+            asyncio.run(load(port, route, payloads, total=sizes["warmup"], concurrency=4))
+            levels = []
+            for c in sizes["concurrency"]:
+                log(f"  {side}: {sizes['requests']:,} requests at concurrency {c} ...")
+                run = load(port, route, payloads, total=sizes["requests"], concurrency=c)
+                levels.append(asyncio.run(run))
+        result = {**prep, "probe_answers": answers, "levels": levels}
+        if side == "keel-logged":  # the server has stopped: its last batch is flushed
+            result["predictions_sent"] = (
+                len(answers) + sizes["warmup"] + sum(lv["requests"] for lv in levels)
             )
-        return {**prep, "probe_answers": answers, "levels": levels}
+            result["predictions_logged"] = logged_rows(workdir / "keel-home")
+        return result
+
+
+def logged_rows(home: Path) -> int:
+    """Rows in the prediction log files a deployment wrote under ``home``'s artifacts."""
+    import pyarrow.parquet as pq
+
+    files = sorted(home.glob("artifacts/predictions/**/*.parquet"))
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
 # --- the driver ------------------------------------------------------------------------------
@@ -466,9 +492,10 @@ def level(raw: dict[str, Any], side: str, c: int) -> dict[str, Any] | None:
 def rows(raw: dict[str, Any], sizes: dict[str, Any]) -> list[h.Row]:
     out = []
     n = sizes["requests"]
+    keel = "keel-logged" if "keel-logged" in raw else "keel"
     for peer in PEERS:
         for c in sizes["concurrency"]:
-            k, p = level(raw, "keel", c), level(raw, peer, c)
+            k, p = level(raw, keel, c), level(raw, peer, c)
             out.append(
                 h.Row(
                     f"c={c}: {n:,} requests (wall)",
@@ -476,7 +503,7 @@ def rows(raw: dict[str, Any], sizes: dict[str, Any]) -> list[h.Row]:
                     peer,
                     p["seconds"] if p else None,
                     TARGETS[peer] if c == 16 else None,
-                    "ratio = Keel's requests/s over the peer's",
+                    f"Keel side: {keel}; ratio = Keel's requests/s over the peer's",
                 )
             )
     return out
@@ -508,19 +535,26 @@ def print_levels(raw: dict[str, Any], sizes: dict[str, Any], summary: dict[str, 
 
 def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    predict_s = raw.get("keel", {}).get("predict_s")
-    if predict_s is not None:
-        out["predict_one_row_s"] = predict_s
-        k1 = level(raw, "keel", 1)
-        if k1:
-            added = k1["p50_s"] - predict_s
-            out["keel_added_p50_at_c1_s"] = added
-            out["keel_added_p50_at_c1_target_met"] = added <= ADDED_P50_TARGET_S
-    for peer in PEERS:
-        k, p = level(raw, "keel", 16), level(raw, peer, 16)
-        if k and p:
-            out[f"keel_over_{peer}_rps_at_c16"] = round(k["rps"] / p["rps"], 2)
-            out[f"keel_over_{peer}_rps_at_c16_target_met"] = k["rps"] / p["rps"] >= TARGETS[peer]
+    for keel in KEEL_SIDES:
+        predict_s = raw.get(keel, {}).get("predict_s")
+        k1 = level(raw, keel, 1)
+        if predict_s is None or k1 is None:
+            continue
+        out.setdefault("predict_one_row_s", predict_s)
+        added = k1["p50_s"] - predict_s
+        out[f"{keel}_added_p50_at_c1_s"] = added
+        out[f"{keel}_added_p50_at_c1_target_met"] = added <= ADDED_P50_TARGET_S
+        for peer in PEERS:
+            k, p = level(raw, keel, 16), level(raw, peer, 16)
+            if k and p:
+                rate = k["rps"] / p["rps"]
+                out[f"{keel}_over_{peer}_rps_at_c16"] = round(rate, 2)
+                out[f"{keel}_over_{peer}_rps_at_c16_target_met"] = rate >= TARGETS[peer]
+    if "keel-logged" in raw:
+        logged = raw["keel-logged"]
+        out["keel-logged_predictions_logged"] = (
+            f"{logged['predictions_logged']:,} of {logged['predictions_sent']:,} requests"
+        )
     return out
 
 
@@ -528,7 +562,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = h.bench_parser(
         __doc__, peer="mlflow", default_out="benchmarks/results/serving.json", timeout=900
     )
-    ap.set_defaults(sides="keel,mlflow,bentoml")
+    ap.set_defaults(sides="keel,keel-logged,mlflow,bentoml")
     ap.add_argument("--requests", type=int, help="requests per concurrency level")
     ap.add_argument("--concurrency", help="comma-separated concurrency levels (e.g. 1,16,64)")
     ap.add_argument("--warmup", type=int, help="warm-up requests before measuring")
@@ -549,9 +583,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes["concurrency"] = [int(c) for c in args.concurrency.split(",") if c.strip()]
     sizes["predict_calls"] = 200 if args.quick else 2_000
     sides = [s.strip() for s in args.sides.split(",") if s.strip()]
-    if set(sides) - {"keel", *PEERS}:
-        raise SystemExit(f"unknown side(s) in {args.sides!r}: keel, mlflow, bentoml")
-    pythons = {"keel": Path(sys.executable)}
+    if set(sides) - {*KEEL_SIDES, *PEERS}:
+        raise SystemExit(f"unknown side(s) in {args.sides!r}: keel, keel-logged, mlflow, bentoml")
+    pythons = {side: Path(sys.executable) for side in KEEL_SIDES}
     if "mlflow" in sides:
         pythons["mlflow"] = h.ensure_venv(MLFLOW_VENV, MLFLOW_REQUIREMENTS, quiet=args.json)
     if "bentoml" in sides:
@@ -569,8 +603,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"running {side} ...")
         raw[side] = measure_side(side, pythons, sizes, args.timeout, log)
     answers = {side: r["probe_answers"] for side, r in raw.items()}
-    if "keel" in raw:
-        answers["in-process"] = [int(v) for v in raw["keel"]["probe"]]
+    for side in KEEL_SIDES:
+        if side in raw:
+            answers["in-process"] = [int(v) for v in raw[side]["probe"]]
     if len({json.dumps(a) for a in answers.values()}) != 1:
         raise SystemExit(f"the servers disagree on the probe rows: {answers}")
 
@@ -588,8 +623,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "versions": versions,
         "keel_source": source,
         "servers": {
-            "keel": "keel serve NAME/1 (1 worker; micro-batching 32 rows / 2 ms; no prediction "
-            "logging: keel serve had no option for it when this ran)",
+            "keel": "keel serve NAME/1 (1 worker; micro-batching 32 rows / 2 ms; no "
+            "prediction log: only deployments log)",
+            "keel-logged": "keel serve --deployment NAME (1 worker; the same batching; every "
+            "prediction logged to Parquet in the artifact store)",
             "mlflow": "mlflow models serve --env-manager local -w 1",
             "bentoml": "bentoml serve, workers=1, batchable predict (32 rows, "
             "max_latency_ms 10000)",
@@ -607,7 +644,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     out = args.out
     full = (
-        not args.quick and set(sides) == {"keel", *PEERS} and sizes["requests"] == FULL["requests"]
+        not args.quick
+        and set(sides) == {*KEEL_SIDES, *PEERS}
+        and sizes["requests"] == FULL["requests"]
     )
     if out is None and full:
         out = h.RESULTS_DIR / "serving.json"

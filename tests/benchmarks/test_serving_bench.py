@@ -1,8 +1,10 @@
-"""Smoke test of ``benchmarks/serving.py``: Keel's side only, at tiny sizes.
+"""Smoke test of ``benchmarks/serving.py``: Keel's sides only (with and without the prediction
+log), at tiny sizes.
 
 It runs the real driver: the prepare worker registers the pipeline, a real ``keel serve``
-process answers the load generator on a free loopback port, and the probe rows must match the
-model's in-process predictions. It makes no peer virtualenv and asserts no timing.
+process (and one serving a deployment, which logs predictions) answers the load generator on
+a free loopback port, and the probe rows must match the model's in-process predictions. It
+makes no peer virtualenv and asserts no timing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "serving.py"
 def test_keel_side_serves_the_pipeline_under_load(tmp_path: Path) -> None:
     out = tmp_path / "serving.json"
     work = tmp_path / "work"
-    cmd = [sys.executable, str(SCRIPT), "--quick", "--sides", "keel", "--requests", "60"]
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--sides", "keel,keel-logged"]
+    cmd += ["--requests", "60"]
     cmd += ["--concurrency", "1,8", "--warmup", "10", "--json", "--out", str(out)]
     env = {**os.environ, "KEEL_BENCH_WORK": str(work)}
     for var in ("KEEL_TRACKING_URI", "KEEL_ARTIFACTS_URI", "KEEL_TOKEN"):
@@ -29,8 +32,11 @@ def test_keel_side_serves_the_pipeline_under_load(tmp_path: Path) -> None:
 
     payload = json.loads(out.read_text())
     assert json.loads(proc.stdout) == payload
+    assert set(payload["raw"]) == {"keel", "keel-logged"}
+    logged = payload["raw"]["keel-logged"]
+    # Every request the deployment answered is in its prediction log after the shutdown flush.
+    assert logged["predictions_logged"] == logged["predictions_sent"] == 8 + 10 + 2 * 60
     keel = payload["raw"]["keel"]
-    assert set(payload["raw"]) == {"keel"}
     # The served answers equal the pipeline's own for the probe rows (checked by the driver too).
     assert keel["probe_answers"] == [int(v) for v in keel["probe"]]
     assert [lv["concurrency"] for lv in keel["levels"]] == [1, 8]
@@ -39,7 +45,7 @@ def test_keel_side_serves_the_pipeline_under_load(tmp_path: Path) -> None:
         assert lv["errors"] == {}
         assert 0 < lv["p50_s"] <= lv["p99_s"]
     assert keel["predict_s"] > 0
-    assert "keel_added_p50_at_c1_s" in payload["summary"]
+    assert {"keel_added_p50_at_c1_s", "keel-logged_added_p50_at_c1_s"} <= set(payload["summary"])
     assert payload["machine"]["load_average_at_start"] is not None
     assert all(row["peer_s"] is None for row in payload["results"])
     assert not any(work.iterdir())  # fresh folders are removed after each task
