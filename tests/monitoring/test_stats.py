@@ -22,6 +22,8 @@ def _numeric_pair(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         return RNG.normal(0, 1, n), RNG.normal(0.25, 1.1, n)
     if kind == "lognormal":
         return RNG.lognormal(0, 0.8, n), RNG.lognormal(0.1, 0.9, n)
+    if kind == "lognormal-scaled":  # a long right tail, stretched: most of W1 is in the tail
+        return RNG.lognormal(0, 0.5, n), RNG.lognormal(0, 0.5, n) * 1.5
     if kind == "same":
         return RNG.normal(5, 2, n), RNG.normal(5, 2, n)
     if kind == "outside-range":  # most of the current lies beyond the reference's maximum
@@ -29,7 +31,9 @@ def _numeric_pair(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["normal-shift", "lognormal", "same", "outside-range"])
+@pytest.mark.parametrize(
+    "kind", ["normal-shift", "lognormal", "lognormal-scaled", "same", "outside-range"]
+)
 def test_wasserstein_and_ks_from_bins_match_scipy(kind: str) -> None:
     ref, cur = _numeric_pair(kind, 50_000)
     profile = ReferenceProfile.from_frame(pd.DataFrame({"x": ref}), sample_rows=0)

@@ -1,11 +1,12 @@
 """Column summaries for drift: a reference profile computed once (bin edges fixed from the
 reference) and the matching summary of a current window, binned on the reference's edges.
 
-A numeric column keeps its reference quantiles at every 0.1 % as bin edges (at most 1,001,
-duplicates merged) with the count in each bin, plus two open tails for values below the
-reference minimum and above its maximum; a small reference (<= ``EXACT_ROWS`` values) also
-keeps its sorted values so the Kolmogorov-Smirnov test is exact. A categorical column keeps
-the counts of its most frequent categories (up to ``MAX_CATEGORIES``) and of the rest.
+A numeric column keeps its reference quantiles at every 0.1 % (every 0.01 % in the outer 1 %
+on each side) as bin edges (at most 1,181, duplicates merged) with the count in each bin, plus
+two open tails for values below the reference minimum and above its maximum; a small reference
+(<= ``EXACT_ROWS`` values) also keeps its sorted values so the Kolmogorov-Smirnov test is
+exact. A categorical column keeps the counts of its most frequent categories (up to
+``MAX_CATEGORIES``) and of the rest.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
 FORMAT = "keel.drift-reference/1"
 EXACT_ROWS = 1_000
-QUANTILE_BINS = 1_000  # edges at every 0.1 % of the reference
+QUANTILE_BINS = 1_000  # edges at every 0.1 % of the reference ...
+TAIL_BINS = 100  # ... and at every 0.01 % within its lowest and highest 1 %
 MAX_CATEGORIES = 1_000
 SAMPLE_ROWS = 2_000
 
@@ -142,6 +144,30 @@ class ColumnSummary:
         )
 
 
+def quantile_grid() -> np.ndarray[Any, Any]:
+    """Probabilities of the reference's bin edges: every 0.1 %, and every 0.01 % in the
+    lowest and highest 1 % (a long tail's last 0.1 % can span most of the range, and the
+    distances treat the CDF as linear inside a bin)."""
+    import numpy as np
+
+    step = 1.0 / QUANTILE_BINS
+    return np.unique(
+        np.concatenate(
+            [
+                np.linspace(0.0, 0.01, TAIL_BINS + 1),
+                np.linspace(0.01, 0.99, round(0.98 / step) + 1),
+                np.linspace(0.99, 1.0, TAIL_BINS + 1),
+            ]
+        ).round(12)
+    )
+
+
+def _grid_index(grid: np.ndarray[Any, Any], probabilities: np.ndarray[Any, Any]) -> Any:
+    import numpy as np
+
+    return np.abs(grid[None, :] - probabilities[:, None]).argmin(axis=1)
+
+
 def _summarise_numeric(name: str, column: pa.ChunkedArray) -> ColumnSummary:
     import numpy as np
 
@@ -152,7 +178,7 @@ def _summarise_numeric(name: str, column: pa.ChunkedArray) -> ColumnSummary:
         return base
     # Quantiles from the sorted values by linear interpolation (NumPy's default method):
     # the deciles are among them, so PSI's ten bins are unions of the fine bins.
-    grid = np.linspace(0.0, 1.0, QUANTILE_BINS + 1)
+    grid = quantile_grid()
     positions = grid * (n - 1)
     below = np.floor(positions).astype(np.int64)
     above = np.minimum(below + 1, n - 1)
@@ -161,8 +187,8 @@ def _summarise_numeric(name: str, column: pa.ChunkedArray) -> ColumnSummary:
     counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
     # Coarser bins are unions of the fine ones: deciles for PSI (its convention), 5 % bins for
     # Jensen-Shannon (a thousand bins would make sampling noise look like drift).
-    deciles = np.unique(quantiles[QUANTILE_BINS // 10 : QUANTILE_BINS : QUANTILE_BINS // 10])
-    vigintiles = np.unique(quantiles[QUANTILE_BINS // 20 : QUANTILE_BINS : QUANTILE_BINS // 20])
+    deciles = np.unique(quantiles[_grid_index(grid, np.arange(1, 10) / 10)])
+    vigintiles = np.unique(quantiles[_grid_index(grid, np.arange(1, 20) / 20)])
     return ColumnSummary(
         name=name,
         kind=NUMERIC,
