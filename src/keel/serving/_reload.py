@@ -36,7 +36,8 @@ class Target:
     @property
     def key(self) -> tuple[Any, ...]:
         revision = self.deployment.revision if self.deployment is not None else None
-        return (self.model, self.champion, self.challenger, revision)
+        challenger = str(self.challenger) if self.challenger is not None else None
+        return (self.model, str(self.champion), challenger, revision)
 
 
 Source = Callable[[], Target]  # blocking (a database read): run in a thread
@@ -83,8 +84,8 @@ def current_key(endpoint: Endpoint) -> tuple[Any, ...]:
     challenger = endpoint.challenger
     return (
         endpoint.champion.name,
-        int(endpoint.champion.version),
-        int(challenger.version) if challenger is not None else None,
+        endpoint.champion.version,
+        challenger.version if challenger is not None else None,
         dep.revision if dep is not None else None,
     )
 
