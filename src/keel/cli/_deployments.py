@@ -131,7 +131,12 @@ def create(  # noqa: PLR0917 - Typer passes every option positionally
         actor=_actor(),
     )  # fmt: skip
     if not json:
-        console.print(f"Created deployment {made.name} (revision 1).", highlight=False)
+        console.print(
+            f"Created deployment {made.name} (revision 1). "
+            f"Serve it with: keel serve --deployment {made.name}",
+            highlight=False,
+            markup=False,
+        )
     _print(made, json)
 
 
@@ -171,7 +176,13 @@ def set_(  # noqa: PLR0917 - Typer passes every option positionally
         raise InvalidInput("nothing to change; give at least one option (see --help)")
     updated = _open().set(name, actor=_actor(), **changes)
     if not json:
-        console.print(f"{updated.name} is at revision {updated.revision}.", highlight=False)
+        console.print(
+            f"{updated.name} is at revision {updated.revision}. A running "
+            "`keel serve --deployment` swaps it in within its --poll-s (changed batching "
+            "settings apply on restart).",
+            highlight=False,
+            markup=False,
+        )
     _print(updated, json)
 
 
