@@ -24,6 +24,8 @@ def _deploy(name: str, **fields: Any) -> None:
 
 def _champion_latency_ms(client: httpx.Client, n: int = 120) -> tuple[float, list[str]]:
     laps, computed = [], []
+    for i in range(20):  # warm-up: first predict calls, connection, allocator
+        client.post("/invocations", json=body(float(i)))
     for i in range(n + 1):
         a = float(i)
         t0 = time.perf_counter()
@@ -61,6 +63,7 @@ def test_a_bad_shadow_changes_neither_answers_nor_latency(dm_home: Path) -> None
                 # 200 ms per challenger batch: most copies wait or are dropped, none is seen.
                 detail = client.get("/v2/health/ready").json()["models"][name]
                 assert detail["challenger"] == "5" and detail["mode"] == "shadow"
+    print("champion median latency, ms:", medians)
     alone = medians["solo"]
     for name in ("shadow-raise", "shadow-slow"):
         # A shadow on the request path would add >= 200 ms (slow) or fail requests (raise).
