@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 import keel.data
@@ -87,3 +88,28 @@ def test_errors_say_what_is_wrong(tmp_path: Path) -> None:
     assert "unknown drift test" in str(bad_test.exception)
     help_text = runner.invoke(app, ["monitor", "drift", "--help"])
     assert help_text.exit_code == 0 and "--fail-on-drift" in help_text.output
+
+
+def test_saving_a_reference_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from keel.monitoring import ReferenceProfile
+    from keel.monitoring._sources import write_reference
+
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    target = folder / "ref.json"
+    target.write_text("previous")
+    profile = ReferenceProfile.from_frame(pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk gone"):
+        write_reference(profile, target)
+    monkeypatch.undo()
+    assert target.read_text() == "previous"
+    assert sorted(p.name for p in folder.iterdir()) == ["ref.json"]  # no temp file left
+    write_reference(profile, target)
+    assert ReferenceProfile.from_json(target.read_text()) == profile

@@ -3,8 +3,8 @@
 A current column is binned on the reference's fixed edges (``bin_numeric``) or counted by
 category (``align_categories``); every test then works on the two count vectors. The
 Kolmogorov-Smirnov test is exact (SciPy on the values) when the reference kept its values, and
-otherwise its statistic is evaluated at the reference's percentile edges (a lower bound of the
-exact one, off by at most the mass of one bin: about 1 %).
+otherwise its statistic is evaluated at the reference's quantile edges (a lower bound of the
+exact one, off by at most the mass of one bin: about 0.1 %).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def wasserstein(ref: ColumnSummary, cur: NumericBins) -> float:
     """First Wasserstein distance between the reference and the current values.
 
     Beyond the reference's range it is exact (the tails' excess sums); inside, both CDFs are
-    taken as linear between percentile edges, and |F_ref - F_cur| is integrated exactly over
+    taken as linear between quantile edges, and |F_ref - F_cur| is integrated exactly over
     each piece (including a sign change inside it)."""
     import numpy as np
 
