@@ -178,8 +178,7 @@ def set_(  # noqa: PLR0917 - Typer passes every option positionally
     if not json:
         console.print(
             f"{updated.name} is at revision {updated.revision}. A running "
-            "`keel serve --deployment` swaps it in within its --poll-s (changed batching "
-            "settings apply on restart).",
+            "`keel serve --deployment` swaps it in within its --poll-s.",
             highlight=False,
             markup=False,
         )

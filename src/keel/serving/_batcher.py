@@ -105,11 +105,17 @@ class MicroBatcher:
         self._carry: _Item | None = None
         self._worker: _Worker | None = None
         self._concurrent = False
+        self._answering = False
         self.restarts = 0
 
     @property
     def depth(self) -> int:
         return 0 if self._queue is None else self._queue.qsize()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits and no batch is being answered (a retired host may stop now)."""
+        return self.depth == 0 and self._carry is None and not self._answering
 
     @property
     def running(self) -> bool:
@@ -192,6 +198,7 @@ class MicroBatcher:
             batch = await self._next_batch()
             if not batch:
                 continue
+            self._answering = True
             try:
                 await self._answer(batch)
             except asyncio.CancelledError:
@@ -199,6 +206,8 @@ class MicroBatcher:
                 raise
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
                 _fail(batch, exc)
+            finally:
+                self._answering = False
 
     async def _call(self, payloads: list[Any]) -> tuple[np.ndarray, Any]:
         assert self._worker is not None

@@ -92,6 +92,7 @@ class Endpoint:
         self._shadow_size, self._shadow_tasks = shadow_queue, shadow_tasks
         self._shadow: asyncio.Queue[PredictionRecord] | None = None
         self._consumers: list[asyncio.Task[None]] = []
+        self._retiring: set[asyncio.Task[None]] = set()
         self.shadow_dropped = 0
         self.shadow_errors = 0
         self._last_warning = -float("inf")
@@ -267,6 +268,8 @@ class Endpoint:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._consumers, self._shadow = [], None
+        for task in list(self._retiring):
+            task.cancel()
         await asyncio.gather(*(h.stop() for h in self._hosts))
 
     async def apply(
@@ -315,6 +318,43 @@ class Endpoint:
         )
         self.load_error, self.failed_key = None, None
         self._report_versions()
+
+    async def replace_hosts(
+        self, *, deployment: Deployment, champion: ModelHost, challenger: ModelHost | None
+    ) -> None:
+        """Serve new hosts (new batching settings): they start, take over in one step, and
+        the old ones stop once their queued and running requests are answered."""
+        state = self._state
+        for host in (champion, challenger):
+            if host is not None and host.signature != state.champion.signature:
+                raise InvalidInput(
+                    f"{host.ref} takes another signature than the one served; restart the "
+                    "server to serve it",
+                    field="champion" if host is champion else "challenger",
+                )
+        for host in (champion, challenger):
+            if host is not None:
+                host.attach(self.metrics)
+                await host.start()
+                self._hosts.append(host)
+        old = [state.champion] + ([state.challenger] if state.challenger else [])
+        self._state = _State(deployment, champion, challenger)
+        self.load_error, self.failed_key = None, None
+        self.metrics.swaps.labels(self.name, "champion").inc()
+        self._report_versions()
+        loop = asyncio.get_running_loop()
+        for host in old:
+            task = loop.create_task(self._retire(host))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, host: ModelHost) -> None:
+        # No new request reaches ``host`` (the state no longer names it); let it finish.
+        while not host.batcher.idle:
+            await asyncio.sleep(0.05)
+        await host.stop()
+        if host in self._hosts:
+            self._hosts.remove(host)
 
     def load_failed(self, key: Any, *, version: str, error: str) -> None:
         self.load_error, self.failed_key = error, key

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from keel.serving._deployments import Deployment
@@ -102,6 +102,13 @@ async def check(endpoint: Endpoint, source: Source, *, load: Loader = load_versi
             error=f"the deployment now names model {target.model!r}; restart to serve it",
         )
         return False
+    dep = endpoint.deployment
+    if (
+        target.deployment is not None
+        and dep is not None
+        and target.deployment.settings != dep.settings
+    ):
+        return await _rebuild(endpoint, target, load=load)
     champion = challenger = None
     version = target.champion
     try:
@@ -125,6 +132,43 @@ async def check(endpoint: Endpoint, source: Source, *, load: Loader = load_versi
         endpoint.load_failed(target.key, version=str(version), error=f"v{version}: {exc}")
         return False
     log.info("endpoint %s now serves %s", endpoint.name, endpoint.ref)
+    return True
+
+
+async def _rebuild(endpoint: Endpoint, target: Target, *, load: Loader) -> bool:
+    """New batching settings: new hosts (reusing a loaded model whose version is unchanged)."""
+    from keel.serving._host import ModelHost
+
+    assert target.deployment is not None
+    old = endpoint.champion.settings
+    settings = replace(
+        target.deployment.settings.serving_settings(),
+        allow_extra_columns=old.allow_extra_columns,
+        retry_after_s=old.retry_after_s,
+    )
+    current = {endpoint.champion.version: endpoint.champion.model}
+    if endpoint.challenger is not None:
+        current[endpoint.challenger.version] = endpoint.challenger.model
+    hosts: list[ModelHost | None] = []
+    version = target.champion
+    try:
+        for number in (target.champion, target.challenger):
+            if number is None:
+                hosts.append(None)
+                continue
+            version = number
+            model = current.get(str(number))
+            if model is None:
+                model = await asyncio.to_thread(load, target.model, number)
+            hosts.append(ModelHost(target.model, model, version=str(number), settings=settings))
+        assert hosts[0] is not None
+        await endpoint.replace_hosts(
+            deployment=target.deployment, champion=hosts[0], challenger=hosts[1]
+        )
+    except Exception as exc:  # noqa: BLE001 - the old hosts keep serving; reported
+        endpoint.load_failed(target.key, version=str(version), error=f"v{version}: {exc}")
+        return False
+    log.info("endpoint %s now serves %s with new settings", endpoint.name, endpoint.ref)
     return True
 
 

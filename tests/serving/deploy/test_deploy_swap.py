@@ -72,5 +72,18 @@ def test_a_changed_deployment_is_swapped_in(dm_home: Path) -> None:
             assert detail == {**detail, "champion": "2", "challenger": "1", "revision": 3}
             r = client.post("/invocations", json=body(4.0))
             assert version_of(4.0, r.json()["predictions"][0]) == "2"
+            # New limits: new hosts take over, the old ones retire once idle.
+            ten = {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]] * 10}}
+            assert client.post("/invocations", json=ten).status_code == 200
+            deployments.set("swap-dep", settings={"max_rows": 5, "max_batch_size": 4})
+            deadline = time.monotonic() + 20
+            while client.post("/invocations", json=ten).status_code != 413:
+                assert time.monotonic() < deadline, "the new max_rows never applied"
+                time.sleep(0.05)
+            detail = client.get("/v2/health/ready").json()["models"]["swap-dep"]
+            assert (detail["revision"], detail["champion"], detail["challenger"]) == (4, "2", "1")
+            assert detail["load_error"] is None
+            time.sleep(0.3)
     deployments.store.close()
     assert {status for status, _, _ in hammer.results} == {200}
+    assert hammer.results[-1][2] == "2"
