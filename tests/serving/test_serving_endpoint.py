@@ -105,3 +105,32 @@ def test_a_full_shadow_queue_drops_and_counts(loaded: Any) -> None:
             await endpoint.stop(drain_s=0.01)
 
     asyncio.run(run())
+
+
+def test_a_dropped_challenger_is_stopped_once_idle(loaded: Any) -> None:
+    async def run() -> None:
+        champion = ModelHost.from_loaded(loaded["diff"])
+        challenger = ModelHost("diff", loaded["diff"], version="2", settings=champion.settings)
+        deployment = Deployment(
+            name="d", model="diff", champion=1, challenger=2, mode=Mode.CANARY, percent=50.0
+        )
+        endpoint = Endpoint("d", champion, challenger=challenger, deployment=deployment)
+        await endpoint.start()
+        try:
+            assert challenger.batcher.running
+            single = Deployment(name="d", model="diff", champion=1, revision=2)
+            await endpoint.apply(
+                deployment=single, champion=None, challenger=None, drop_challenger=True
+            )
+            assert endpoint.challenger is None and endpoint.detail()["mode"] == "single"
+            for _ in range(100):
+                if not challenger.batcher.running:
+                    break
+                await asyncio.sleep(0.02)
+            assert not challenger.batcher.running
+            answer = await endpoint.answer(_ab(2.0), "any-key")
+            assert answer.role == "champion"
+        finally:
+            await endpoint.stop()
+
+    asyncio.run(run())

@@ -309,8 +309,6 @@ class Endpoint:
                 await new_challenger.start()
                 self._hosts.append(new_challenger)
             self.metrics.swaps.labels(self.name, "challenger").inc()
-        # A dropped challenger's host is only stopped at shutdown: requests already in its
-        # queue still get their answers.
         self._state = _State(
             deployment if deployment is not None else state.deployment,
             state.champion,
@@ -318,6 +316,13 @@ class Endpoint:
         )
         self.load_error, self.failed_key = None, None
         self._report_versions()
+        if state.challenger is not None and new_challenger is None:
+            self._retire_later(state.challenger)  # its queued requests still get answers
+
+    def _retire_later(self, host: ModelHost) -> None:
+        task = asyncio.get_running_loop().create_task(self._retire(host))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def replace_hosts(
         self, *, deployment: Deployment, champion: ModelHost, challenger: ModelHost | None
@@ -342,11 +347,8 @@ class Endpoint:
         self.load_error, self.failed_key = None, None
         self.metrics.swaps.labels(self.name, "champion").inc()
         self._report_versions()
-        loop = asyncio.get_running_loop()
         for host in old:
-            task = loop.create_task(self._retire(host))
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
+            self._retire_later(host)
 
     async def _retire(self, host: ModelHost) -> None:
         # No new request reaches ``host`` (the state no longer names it); let it finish.

@@ -3,7 +3,8 @@ stored deployment's revision) every few seconds; on a change it loads the new ve
 thread, off the event loop, and installs them with ``Endpoint.apply``. A version that fails to
 load (or takes another signature) leaves the old one serving, shows in the endpoint's
 readiness detail and in ``keel_model_load_failures_total``, and is not retried until the
-target moves again.
+target moves again. Changed batching or limit settings of a deployment build new hosts
+that take over in one step; the old ones stop once idle.
 """
 
 from __future__ import annotations
