@@ -479,6 +479,50 @@ def logged_rows(home: Path) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
+# --- the client's own floor ------------------------------------------------------------------
+
+# A server that does nothing but answer: the same client against it gives the latency of the
+# client and the loopback alone, which the "added over predict" figures include.
+FLOOR_SERVER = r"""
+import asyncio, socket, sys
+BODY = b'{"predictions":[0]}'
+RESP = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
+    len(BODY), BODY)
+
+async def handle(reader, writer):
+    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            size = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    size = int(line.split(b":", 1)[1])
+            await reader.readexactly(size)
+            writer.write(RESP)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
+    async with server:
+        await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+
+def client_floor(requests: int) -> dict[str, Any]:
+    """The load generator at concurrency 1 against ``FLOOR_SERVER`` (no parsing, no model)."""
+    port = free_port()
+    with h.fresh_dir("serving-floor-") as workdir:
+        cmd = [sys.executable, "-c", FLOOR_SERVER, str(port)]
+        with serving(cmd, env={}, health="/", port=port, workdir=workdir, name="floor"):
+            route, payloads = bodies("keel", request_rows())
+            asyncio.run(load(port, route, payloads, total=min(requests, 300), concurrency=4))
+            return asyncio.run(load(port, route, payloads, total=requests, concurrency=1))
+
+
 # --- the driver ------------------------------------------------------------------------------
 
 
@@ -550,6 +594,13 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
                 rate = k["rps"] / p["rps"]
                 out[f"{keel}_over_{peer}_rps_at_c16"] = round(rate, 2)
                 out[f"{keel}_over_{peer}_rps_at_c16_target_met"] = rate >= TARGETS[peer]
+    floor = raw.get("client_floor")
+    if floor is not None:
+        out["client_floor_p50_at_c1_s"] = floor["p50_s"]
+        for keel in KEEL_SIDES:
+            if f"{keel}_added_p50_at_c1_s" in out:
+                net = out[f"{keel}_added_p50_at_c1_s"] - floor["p50_s"]
+                out[f"{keel}_added_p50_at_c1_net_of_client_s"] = net
     if "keel-logged" in raw:
         logged = raw["keel-logged"]
         out["keel-logged_predictions_logged"] = (
@@ -598,7 +649,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = h.machine_info()
     source = h.git_state("src")
     raw: dict[str, Any] = {}
+    floor: dict[str, Any] | None = None
     started = time.perf_counter()
+    if any(side in KEEL_SIDES for side in sides):
+        log("running the client's floor (a server that only answers) ...")
+        floor = client_floor(sizes["requests"])
     for side in sides:
         log(f"running {side} ...")
         raw[side] = measure_side(side, pythons, sizes, args.timeout, log)
@@ -610,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"the servers disagree on the probe rows: {answers}")
 
     table = rows(raw, sizes)
-    summary = summarise(raw)
+    summary = summarise({**raw, "client_floor": floor} if floor else raw)
     versions = {"python": sys.version.split()[0]}
     versions.update({side: r["tool_version"] for side, r in raw.items()})
     versions.update({f"scikit-learn ({side})": r["sklearn"] for side, r in raw.items()})
@@ -640,6 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for lv in r["levels"]
         },
         "results": [row.to_dict() for row in table],
+        "client_floor": floor,
         "raw": raw,
     }
     out = args.out

@@ -47,5 +47,8 @@ def test_keel_side_serves_the_pipeline_under_load(tmp_path: Path) -> None:
     assert keel["predict_s"] > 0
     assert {"keel_added_p50_at_c1_s", "keel-logged_added_p50_at_c1_s"} <= set(payload["summary"])
     assert payload["machine"]["load_average_at_start"] is not None
+    # The client's own floor (a server that only answers) is measured with the same client.
+    assert payload["client_floor"]["requests"] == 60 and payload["client_floor"]["errors"] == {}
+    assert "keel_added_p50_at_c1_net_of_client_s" in payload["summary"]
     assert all(row["peer_s"] is None for row in payload["results"])
     assert not any(work.iterdir())  # fresh folders are removed after each task
