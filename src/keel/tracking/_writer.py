@@ -7,6 +7,11 @@ a fast producer therefore gets large batches for free while the previous one com
 
 Guarantees:
 
+* Pipelining: up to ``in_flight`` (2) batches are committed at once by sender threads, so the
+  next batch is encoded and on the wire while the store commits the previous one. Two batches
+  of one run go at once only if, for every key they share, the later one's points all come
+  after the earlier one's by (step, timestamp): a metric's history order and latest value never
+  depend on which commit lands first. While every sender is busy, points stay queued.
 * Bounded memory: a producer that finds ``queue_size`` points queued blocks until the writer
   drains some (back-pressure). The check and the put are not one atomic step, so with several
   producing threads the queue can hold at most one extra point per thread.
@@ -18,7 +23,7 @@ Guarantees:
   permanent ones are kept, with the number of points lost, and raised by the next ``flush``.
   At interpreter exit every writer is flushed within ``flush_timeout_s``; what remains is
   reported on stderr with its count.
-* Fork safety: a forked child gets an empty writer with a fresh thread (the parent keeps and
+* Fork safety: a forked child gets an empty writer with fresh threads (the parent keeps and
   writes its own queued points).
 """
 
