@@ -73,7 +73,10 @@ tags = Table(
     Index("ix_tags_key_value", "key", "value"),
 )
 
-# Every logged point; nothing is deduplicated, so the count is exactly what was logged.
+# Every logged point; nothing is deduplicated, so the count is exactly what was logged. On
+# PostgreSQL migration 0008 drops the run_id foreign key (its per-row check doubled the cost of
+# a COPY; log_batch checks the run under a share lock and a hard delete removes the metrics), so
+# the declaration below holds for SQLite only.
 metrics = Table(
     "metrics",
     metadata,
