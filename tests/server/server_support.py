@@ -65,7 +65,7 @@ class LiveServer:
     def __init__(self, app: Any) -> None:
         import uvicorn
 
-        from keel.server._protocol import KeelHttpProtocol
+        from keel._uvicorn import KeelHttpProtocol
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from server_support import free_port, keepalive_latencies_ms
 
-from keel.server._protocol import KeelHttpProtocol
+from keel._uvicorn import KeelHttpProtocol
 
 
 def test_one_connection_latency_of_the_app(live: Any) -> None:
@@ -133,7 +133,7 @@ def test_the_check_sees_the_stall_when_both_fixes_are_missing(
 def test_set_nodelay_on_an_accepted_socket() -> None:
     # What the protocol does in connection_made, on a real accepted socket that arrived
     # without TCP_NODELAY (as the sockets of uvicorn's worker processes do).
-    from keel.server._protocol import set_nodelay
+    from keel._uvicorn import set_nodelay
 
     class _Transport:
         def __init__(self, sock: socket.socket) -> None:

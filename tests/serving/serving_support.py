@@ -91,7 +91,7 @@ class Live:
     def __init__(self, app: Any, *, protocol: Any = None) -> None:
         import uvicorn
 
-        from keel.serving import ServingHttpProtocol
+        from keel._uvicorn import KeelHttpProtocol
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -99,7 +99,7 @@ class Live:
             app,
             host="127.0.0.1",
             port=self.port,
-            http=protocol or ServingHttpProtocol,
+            http=protocol or KeelHttpProtocol,
             ws="none",
             lifespan="on",
             log_level="warning",

@@ -176,7 +176,7 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
     )
     import uvicorn
 
-    from keel.serving._protocol import ServingHttpProtocol
+    from keel._uvicorn import KeelHttpProtocol
 
     target: Any = app if app is not None else "keel.serving._factory:create_app_from_env"
     uvicorn.run(
@@ -185,7 +185,7 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
         host=host,
         port=port,
         workers=workers,
-        http=ServingHttpProtocol,
+        http=KeelHttpProtocol,
         ws="none",
         lifespan="on",
         server_header=False,

@@ -183,7 +183,7 @@ def _show_generated(password: str) -> None:
 def _run(*, host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
-    from keel.server._protocol import KeelHttpProtocol
+    from keel._uvicorn import KeelHttpProtocol
 
     uvicorn.run(
         "keel.server._app:create_app",

@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from keel.serving._batcher import ModelFailed, Overloaded, PredictTimeout
     from keel.serving._host import ModelHost, Predictor
     from keel.serving._payload import Inputs, MalformedRequest
-    from keel.serving._protocol import ServingHttpProtocol
     from keel.serving._record import PredictionHook, PredictionRecord
     from keel.serving._settings import ServingSettings
 
@@ -27,7 +26,6 @@ __all__ = [
     "PredictionHook",
     "PredictionRecord",
     "Predictor",
-    "ServingHttpProtocol",
     "ServingSettings",
     "create_serving_app",
 ]
@@ -41,7 +39,6 @@ _LAZY: dict[str, str] = {
     "Predictor": "keel.serving._host",
     "Inputs": "keel.serving._payload",
     "MalformedRequest": "keel.serving._payload",
-    "ServingHttpProtocol": "keel.serving._protocol",
     "PredictionHook": "keel.serving._record",
     "PredictionRecord": "keel.serving._record",
     "ServingSettings": "keel.serving._settings",

@@ -1,4 +1,5 @@
-"""The HTTP protocol the server runs under uvicorn: httptools, plus two fixes for latency.
+"""The HTTP protocol ``keel server`` and ``keel serve`` run under uvicorn: httptools, plus two
+fixes for latency (what ``mlflow server`` and ``mlflow models serve -w 2`` lack).
 
 1. ``TCP_NODELAY`` on every accepted socket. asyncio sets it itself, but only on sockets whose
    ``proto`` says TCP; with several workers uvicorn hands each worker the listening socket via
