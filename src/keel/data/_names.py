@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import re
 
+from keel._names import checked_name
 from keel.errors import InvalidInput
 
-MAX_NAME = 250
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _VERSION = re.compile(r"v([0-9]{1,9})")
 
 
 def name(value: object, field: str = "name") -> str:
-    """A dataset name or tag: letters, digits, ``.``, ``_``, ``-``; no path characters."""
-    if not isinstance(value, str):
-        raise InvalidInput(f"must be a string, got {type(value).__name__}", field=field)
-    if not value:
-        raise InvalidInput("must not be empty", field=field)
-    if len(value) > MAX_NAME:
-        raise InvalidInput(f"longer than {MAX_NAME} characters", field=field)
-    if not _NAME.fullmatch(value) or value in (".", ".."):
-        raise InvalidInput(
-            f"{value!r} may hold only letters, digits, '.', '_' and '-' and must start with a "
-            "letter or digit (no '/', '\\', '@', spaces)",
-            field=field,
-        )
-    return value
+    """A dataset name or tag (the rule of ``keel._names``)."""
+    return checked_name(value, field=field)
 
 
 def tag(value: object) -> str:

@@ -3,33 +3,19 @@ naming its field."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
+from keel._names import checked_name
 from keel.errors import InvalidInput
 
-MAX_NAME = 250
 MAX_TAG_VALUE = 5000
 MAX_TEXT = 100_000
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def name(value: object, field: str = "name") -> str:
-    """A model name, alias or tag key: letters, digits, ``.``, ``_``, ``-``; no path or URI
-    characters (``/`` and ``@`` separate the parts of a model reference)."""
-    if not isinstance(value, str):
-        raise InvalidInput(f"must be a string, got {type(value).__name__}", field=field)
-    if not value:
-        raise InvalidInput("must not be empty", field=field)
-    if len(value) > MAX_NAME:
-        raise InvalidInput(f"longer than {MAX_NAME} characters", field=field)
-    if not _NAME.fullmatch(value) or value in (".", ".."):
-        raise InvalidInput(
-            f"{value!r} may hold only letters, digits, '.', '_' and '-' and must start with a "
-            "letter or digit (no '/', '@', spaces)",
-            field=field,
-        )
-    return value
+    """A model name, alias or tag key (the rule of ``keel._names``: ``/`` and ``@`` separate
+    the parts of a model reference)."""
+    return checked_name(value, field=field)
 
 
 def alias(value: object) -> str:

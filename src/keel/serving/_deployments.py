@@ -12,18 +12,17 @@ import abc
 import builtins
 import enum
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from keel._names import checked_name
 from keel.errors import InvalidInput
 
 if TYPE_CHECKING:
     from keel.models import ModelRegistry
     from keel.serving._settings import ServingSettings
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MAX_MODEL_NAME = 250
 
 
@@ -160,14 +159,8 @@ class DeploymentChange:
 
 
 def check_name(name: str, field: str = "name") -> str:
-    """A deployment name is also a path segment of the prediction log, hence the narrow set."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvalidInput(
-            "must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a "
-            f"letter or digit; got {name!r}",
-            field=field,
-        )
-    return name
+    """A deployment name is also a path segment of the prediction log (``keel._names``)."""
+    return checked_name(name, field=field, max_length=128)
 
 
 def validate(deployment: Deployment) -> Deployment:
