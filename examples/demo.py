@@ -1,7 +1,8 @@
 """Keel's end-to-end demo: version and validate a bundled dataset, train two models on it,
 track both with the dataset as their input, compare; register the better one, evaluate it on a
 held-out dataset version, pass the promotion gates (with a reviewer's approval) to make it the
-champion, and write its model card; then serve the champion with `keel serve` and measure it.
+champion, and write its model card; then serve it through a deployment with `keel serve`,
+measure it, and post feedback (true labels) for some of its predictions.
 
 Run with `make demo`. Everything is stored locally (SQLite + files) under ./.keel/.
 """
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("KEEL_HOME", str(Path.cwd() / ".keel"))
 
@@ -149,38 +151,58 @@ def release(best: keel.tracking.Run, holdout: keel.data.DatasetVersion) -> None:
         console.print(f"Model card: {path}", soft_wrap=True)
 
 
-def serve_champion(rows: pd.DataFrame, *, requests: int = 300) -> None:
-    """Start `keel serve MODEL@champion` on a free loopback port, send single-row requests over
-    one keep-alive connection, check the answers against the registered model, print the
-    latency, and stop the server with SIGTERM (a graceful shutdown)."""
+def wait_ready(http: Any, server: subprocess.Popen[bytes]) -> None:
     import httpx
 
+    deadline = time.monotonic() + 60
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"keel serve exited: {server.stderr.read().decode()}")  # type: ignore[union-attr]
+        try:
+            if http.get("/v2/health/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("keel serve did not become ready in 60 s")
+        time.sleep(0.1)
+
+
+def logged_predictions() -> int:
+    """Rows in the prediction log files under the artifact store (local in the demo)."""
+    import pyarrow.parquet as pq
+
+    root = Path(get_settings().artifacts_uri)
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in root.glob("predictions/**/*.parquet"))
+
+
+def serve_champion(rows: pd.DataFrame, labels: np.ndarray, *, requests: int = 300) -> None:
+    """Serve the champion through a deployment (which logs every prediction) with `keel serve
+    --deployment` on a free loopback port, send single-row requests over one keep-alive
+    connection, check the answers against the registered model, post the true labels of some
+    as feedback, print the latency, and stop the server with SIGTERM (a graceful shutdown)."""
+    import httpx
+
+    champion = keel.models.resolve_uri(f"{MODEL}@champion")
+    create = [sys.executable, "-m", "keel", "deployments", "create", MODEL, "--model", MODEL]
+    subprocess.run(  # noqa: S603 - fixed argument list, no shell
+        [*create, "--champion", str(champion.version)], check=True, capture_output=True
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "keel", "serve", f"{MODEL}@champion", "--port", str(port)]
+    cmd = [sys.executable, "-m", "keel", "serve", "--deployment", MODEL, "--port", str(port)]
     server = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=10) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                if server.poll() is not None:
-                    raise SystemExit(f"keel serve exited: {server.stderr.read().decode()}")  # type: ignore[union-attr]
-                try:
-                    if http.get("/v2/health/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("keel serve did not become ready in 60 s")
-                time.sleep(0.1)
+            wait_ready(http, server)
             expected = keel.models.load(f"{MODEL}@champion").predict(rows)
             cols = list(rows.columns)
             data = rows.to_numpy().tolist()
-            laps, served = [], []
+            laps, served, request_ids = [], [], []
             for i in range(requests):
                 body = {"dataframe_split": {"columns": cols, "data": [data[i % len(data)]]}}
                 start = time.perf_counter()
@@ -188,6 +210,15 @@ def serve_champion(rows: pd.DataFrame, *, requests: int = 300) -> None:
                 laps.append(time.perf_counter() - start)
                 answer.raise_for_status()
                 served.append(answer.json()["predictions"][0])
+                request_ids.append(answer.headers["keel-request-id"])
+            # Ground truth arrives later in real life; here, the true label of every third one.
+            items = [
+                {"request_id": request_ids[i], "label": int(labels[i % len(data)])}
+                for i in range(0, requests, 3)
+            ]
+            posted = http.post("/feedback", json={"deployment": MODEL, "items": items})
+            posted.raise_for_status()
+            feedback = posted.json()
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
@@ -195,7 +226,8 @@ def serve_champion(rows: pd.DataFrame, *, requests: int = 300) -> None:
     laps.sort()
     p50, p99 = laps[len(laps) // 2] * 1e3, laps[int(len(laps) * 0.99)] * 1e3
     console.print(
-        f"Served {MODEL}@champion with keel serve on {base}: {requests} single-row requests, "
+        f"Served {MODEL}@champion with keel serve --deployment {MODEL} on {base}: "
+        f"{requests} single-row requests, "
         f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, mean {statistics.fmean(laps) * 1e3:.1f} ms",
         highlight=False,
         soft_wrap=True,
@@ -206,6 +238,12 @@ def serve_champion(rows: pd.DataFrame, *, requests: int = 300) -> None:
         raise SystemExit(f"keel serve exited {server.returncode} on SIGTERM")
     console.print(
         f"Answers matching the registered model: {agree}/{requests}; server stopped (SIGTERM)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"Feedback: {feedback['applied']} true labels posted to POST /feedback for deployment "
+        f"{MODEL}; {logged_predictions()} predictions in the prediction log",
         highlight=False,
         soft_wrap=True,
     )
@@ -251,14 +289,14 @@ def main() -> None:
     console.print(f"Learning curve of gradient-boosting: {len(history)} points of val_log_loss")
     console.print(f"Runs that used {ds.ref}: {len(keel.Client().store.runs_using(ds.ref))}")
     release(best, holdout)
-    serve_champion(x_te.reset_index(drop=True))
+    serve_champion(x_te.reset_index(drop=True), y_te)
     console.print(f"Metadata:  {settings.tracking_uri}")
     console.print(f"Artifacts: {settings.artifacts_uri}")
     console.print('Try: keel runs search "metrics.roc_auc > 0.9" --order-by -metrics.roc_auc')
     console.print(f"     keel runs compare {ids[0][:8]} {ids[1][:8]}")
     console.print(f"     keel data show {ds.ref}")
     console.print(f"     keel models decisions {MODEL}")
-    console.print(f"     keel serve {MODEL}@champion")
+    console.print(f"     keel serve --deployment {MODEL}")
 
 
 if __name__ == "__main__":

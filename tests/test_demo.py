@@ -61,8 +61,13 @@ def test_demo_trains_tracks_and_compares_two_models(tmp_path: Path) -> None:
         [i.ref for i in r.io] == ["breast-cancer-holdout@v1"] for r in evaluations
     )
 
-    # The champion is served by a real `keel serve` process and measured, then stopped.
+    # The champion is served through a deployment by a real `keel serve` process, measured,
+    # given feedback, then stopped; the prediction log holds every answered request.
     assert re.search(
         r"300 single-row requests, latency p50 \d+\.\d ms, p99 \d+\.\d ms", result.stdout
     ), result.stdout
     assert "Answers matching the registered model: 300/300; server stopped" in result.stdout
+    assert (
+        "Feedback: 100 true labels posted to POST /feedback for deployment breast-cancer; "
+        "300 predictions in the prediction log"
+    ) in result.stdout
