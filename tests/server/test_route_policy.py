@@ -86,7 +86,7 @@ def _expected(policy: Policy, caller: Caller) -> str:
         return "ok"
     if policy.kind == "admin":
         return "403"
-    assert policy.role is not None
+    assert policy.role is not None  # "project" and "anywhere": the caller's one grant decides
     have = caller.project_role
     return "ok" if have is not None and have >= policy.role else "403"
 

@@ -9,6 +9,8 @@ Usage (the factories return ``Depends`` objects; do not wrap them in ``Depends``
 - ``public()``: anyone, no credentials (health, login, the API schema and docs pages).
 - ``authenticated()``: any signed-in user or valid token.
 - ``admin()``: a global admin.
+- ``role_anywhere(role)``: at least ``role`` on some project, for what belongs to no project
+  (dataset versions and contracts): a viewer-only user or token cannot write them.
 - ``project_role(role, project=...)``: at least ``role`` on the project the target belongs to.
   ``project(request, state)`` returns the project NAME from STORED data (the run's project for
   a ``run_id`` path parameter), never from a client-supplied field, except a create call whose
@@ -48,7 +50,7 @@ SCOPE_PRINCIPAL = "keel.principal"
 SCOPE_ACTOR = "keel.actor"  # who tried, when no principal exists (a failed login's username)
 SCOPE_RESOURCE = "keel.resource"  # what a route acted on, when the path does not say it
 
-PolicyKind = Literal["public", "authenticated", "admin", "project"]
+PolicyKind = Literal["public", "authenticated", "admin", "project", "anywhere"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +58,15 @@ class Policy:
     """The marker each policy dependency carries as ``keel_policy``."""
 
     kind: PolicyKind
-    role: int | None = None  # the minimum keel.auth.Role for "project"
+    role: int | None = None  # the minimum keel.auth.Role for "project" and "anywhere"
 
     @property
     def label(self) -> str:
-        if self.kind != "project":
+        if self.kind not in ("project", "anywhere"):
             return self.kind
         from keel.auth import Role
 
-        return f"project:{Role(self.role or Role.VIEWER).label}"
+        return f"{self.kind}:{Role(self.role or Role.VIEWER).label}"
 
 
 def _marked(fn: Callable[..., Any], policy: Policy) -> params.Depends:
@@ -178,6 +180,24 @@ def admin() -> params.Depends:
             raise PermissionDenied("this needs a global admin")
 
     return _marked(_admin, Policy("admin"))
+
+
+def role_anywhere(role: Role) -> params.Depends:
+    """At least ``role`` on at least one project the principal can reach (a token's ceiling and
+    project scope included)."""
+    needed = int(role)
+
+    async def _role_anywhere(
+        request: Request, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> None:
+        state = get_state(request)
+        visible = await run_in_threadpool(state.auth.visible_projects, principal)
+        if visible is not None and not any(int(r) >= needed for r in visible.values()):
+            from keel.auth import Role
+
+            raise PermissionDenied(f"this needs the {Role(needed).label} role on some project")
+
+    return _marked(_role_anywhere, Policy("anywhere", needed))
 
 
 def project_role(role: Role, *, project: ProjectOf) -> params.Depends:

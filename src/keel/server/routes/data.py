@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from keel.auth import Principal
+from keel.auth import Principal, Role
 from keel.data._http import new_from_wire, version_to_wire
 from keel.errors import InvalidInput
 from keel.server._idempotency import idempotent
-from keel.server._policy import admin, authenticated, current_principal
+from keel.server._policy import admin, authenticated, current_principal, role_anywhere
 from keel.server._state import get_state
 from keel.server.routes.tracking import read_json, reply
 
@@ -22,7 +22,7 @@ Caller = Annotated[Principal, Depends(current_principal)]
 router = APIRouter(prefix="/api/v1/data", tags=["data"])
 
 
-@router.post("/versions", dependencies=[authenticated()], status_code=201)
+@router.post("/versions", dependencies=[role_anywhere(Role.EDITOR)], status_code=201)
 async def create_version(request: Request, principal: Caller) -> Response:
     """Record a version whose bytes are already stored (numbered race-free)."""
     state = get_state(request)
@@ -58,7 +58,7 @@ async def list_versions(request: Request, name: str | None = None) -> Response:
     return reply({"versions": [version_to_wire(v) for v in found]})
 
 
-@router.post("/tags", dependencies=[authenticated()])
+@router.post("/tags", dependencies=[role_anywhere(Role.EDITOR)])
 async def set_tag(request: Request) -> Response:
     """Point ``name@tag`` at a version."""
     state = get_state(request)
@@ -83,7 +83,7 @@ async def referenced_digests(request: Request) -> Response:
     return reply({"digests": digests})
 
 
-@router.post("/contracts", dependencies=[authenticated()])
+@router.post("/contracts", dependencies=[role_anywhere(Role.EDITOR)])
 async def save_contract(request: Request, principal: Caller) -> Response:
     """Store a new version of a data contract; its number."""
     state = get_state(request)
