@@ -92,7 +92,7 @@ def to_column(values: Any, spec: ColSpec, *, field: str) -> np.ndarray:
     if have not in _ACCEPTS.get(want, ""):
         raise _fail_kind(spec, have, field)
     if want == "U":
-        return arr.astype(object)
+        return _text(values, arr.shape)
     try:
         return arr.astype(spec.dtype, casting="safe" if want in "iu" else "unsafe")
     except (TypeError, ValueError, OverflowError) as exc:
@@ -138,7 +138,15 @@ def _tensor(data: Any, spec: ColSpec, *, field: str) -> np.ndarray:
     want = spec_kind(spec.dtype)
     if arr.dtype.kind not in _ACCEPTS.get(want, ""):
         raise _fail_kind(spec, arr.dtype.kind, field)
-    return arr.astype(object) if want == "U" else arr.astype(spec.dtype)
+    return _text(data, arr.shape) if want == "U" else arr.astype(spec.dtype)
+
+
+def _text(values: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The strings exactly as sent, in an object array: NumPy's fixed-width text dtype (what
+    ``np.asarray`` makes of them) drops trailing NUL characters."""
+    out = np.empty(shape, dtype=object)
+    out[...] = values
+    return out
 
 
 def _split_columns(body: Mapping[str, Any], signature: Signature, allow_extra: bool) -> Inputs:
