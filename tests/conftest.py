@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from live_server import free_port
+
 REQUIRE_SERVICES = os.environ.get("KEEL_REQUIRE_SERVICES") == "1"
 PG_ADMIN_URL = os.environ.get(
     "KEEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -93,19 +95,13 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(fixture))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto S3 server on 127.0.0.1, spoken to over real HTTP by the real clients."""
     moto = Path(sys.executable).with_name("moto_server")
     if not moto.exists():
         service_missing("moto_server is not installed (pip install 'moto[server]')")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(moto), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

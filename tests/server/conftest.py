@@ -12,10 +12,11 @@ from server_support import (
     ADMIN_PASSWORD,
     PROJECT,
     Caller,
-    LiveServer,
     make_state,
     strong_password,
 )
+
+from live_server import LiveServer
 
 
 @pytest.fixture

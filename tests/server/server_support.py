@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,12 +15,6 @@ PROJECT = "matrix"
 
 def strong_password() -> str:
     return f"pw-{uuid.uuid4().hex}-Zq"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_state(tracking_uri: str, artifacts: str | Path, **overrides: Any) -> Any:
@@ -57,44 +49,6 @@ class Caller:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
-
-
-class LiveServer:
-    """uvicorn serving ``app`` with Keel's protocol in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        from keel._uvicorn import KeelHttpProtocol
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            http=KeelHttpProtocol,
-            ws="none",
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 def keepalive_latencies_ms(port: int, path: str, *, n: int = 100) -> list[float]:

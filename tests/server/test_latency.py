@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from server_support import free_port, keepalive_latencies_ms
+from server_support import keepalive_latencies_ms
 
 from keel._uvicorn import KeelHttpProtocol
+from live_server import free_port
 
 
 def test_one_connection_latency_of_the_app(live: Any) -> None:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_support import free_port, keepalive_latencies_ms, strong_password
+from server_support import keepalive_latencies_ms, strong_password
+
+from live_server import free_port
 
 KEEL = str(Path(sys.executable).with_name("keel"))
 

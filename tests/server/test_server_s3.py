@@ -8,9 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from server_support import ADMIN_PASSWORD, LiveServer, make_state
+from server_support import ADMIN_PASSWORD, make_state
 
 from keel._hashing import hash_bytes
+from live_server import LiveServer
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ uvicorn running an app with the serving protocol on a free loopback port."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,13 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from live_server import LiveServer
+
 HELPERS = Path(__file__).parent / "helpers"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def churn_frame(n: int = 200, seed: int = 7) -> pd.DataFrame:
@@ -85,44 +79,6 @@ def log_models() -> dict[str, Any]:
     return out
 
 
-class Live:
-    """uvicorn serving ``app`` with the serving protocol in a background thread."""
-
-    def __init__(self, app: Any, *, protocol: Any = None) -> None:
-        import uvicorn
-
-        from keel._uvicorn import KeelHttpProtocol
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            http=protocol or KeelHttpProtocol,
-            ws="none",
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Live:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @contextmanager
 def serving(hosts: dict[str, Any], **kwargs: Any) -> Iterator[Any]:
     """A live server over ``hosts`` and an httpx client bound to it."""
@@ -131,7 +87,10 @@ def serving(hosts: dict[str, Any], **kwargs: Any) -> Iterator[Any]:
     from keel.serving import create_serving_app
 
     app = create_serving_app(hosts, **kwargs)
-    with Live(app) as live, httpx.Client(base_url=live.url, timeout=30) as client:
+    with (
+        LiveServer(app, lifespan="on") as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
         client.live = live  # type: ignore[attr-defined]
         yield client
 

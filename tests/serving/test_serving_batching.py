@@ -175,10 +175,10 @@ def test_latency_check_sees_the_stall_without_the_fix(loaded: Any) -> None:
     """Control: uvicorn's plain protocol with Nagle on stalls, so the check above can fail."""
     import socket
 
-    from serving_support import Live
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     from keel.serving import create_serving_app
+    from live_server import LiveServer
 
     class NagleOn(HttpToolsProtocol):
         def connection_made(self, transport: Any) -> None:
@@ -188,6 +188,6 @@ def test_latency_check_sees_the_stall_without_the_fix(loaded: Any) -> None:
 
     app = create_serving_app({"diff": ModelHost.from_loaded(loaded["diff"])})
     body = b'{"inputs": {"a": [1.0], "b": [2.0]}}'
-    with Live(app, protocol=NagleOn) as live:
+    with LiveServer(app, protocol=NagleOn, lifespan="on") as live:
         times = keepalive_post_ms(live.port, "/invocations", body, n=15)
     assert statistics.median(times) > 20, sorted(times)

@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from serving_support import free_port, keepalive_post_ms
+from serving_support import keepalive_post_ms
+
+from live_server import free_port
 
 
 def _env(home: Path) -> dict[str, str]:

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import keel.models
 from keel.cli import app
 from keel.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 from keel.models import _package
+from live_server import free_port
 
 runner = CliRunner()
 SECRET_WORDS = re.compile(r"(?i)(password|passwd|secret|token|api[_-]?key|aws_access)")
@@ -46,12 +46,6 @@ def _champion() -> keel.models.ModelVersion:
 def _left(folder: Path) -> list[str]:
     """What is in ``folder`` besides the test's Keel home (temporary bundles included)."""
     return sorted(p.name for p in folder.iterdir() if p.name != ".keel")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def assert_hardened(dockerfile: str, *, python_minor: str) -> None:
@@ -123,7 +117,7 @@ def test_bundle_installs_in_a_fresh_venv_and_serves_the_registered_predictions(
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     cmd = [str(python), "entrypoint.py", "--port", str(port), "--home", str(tmp_path / "home")]
     with log.open("wb") as sink:

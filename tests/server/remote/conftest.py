@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from remote_server import free_port, start_server, stop_server
+from remote_server import start_server, stop_server
+
+from live_server import free_port
 
 PG_ADMIN_URL = os.environ.get(
     "KEEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
-from serving_support import Live
+
+from live_server import LiveServer
 
 OFFSET = {"1": 0.0, "2": 100.0, "5": -1000.0}
 
@@ -55,7 +56,11 @@ def served(spec: Any) -> Iterator[httpx.Client]:
     """``build_app(spec)`` on uvicorn (a free loopback port); shut down (logs flushed) on exit."""
     from keel.serving._factory import build_app
 
-    with Live(build_app(spec)) as live, httpx.Client(base_url=live.url, timeout=30) as client:
+    app = build_app(spec)
+    with (
+        LiveServer(app, lifespan="on") as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
         yield client
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 from deploy_support import body, version_of
-from serving_support import free_port
 
 from keel.serving import Deployment, open_deployments, read_predictions
+from live_server import free_port
 
 
 def _env(home: Path) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from serving_support import Live, churn_frame, serving
+from serving_support import churn_frame, serving
 
 from keel.artifacts import LocalBackend
 from keel.serving import ModelHost, create_serving_app
@@ -17,6 +17,7 @@ from keel.serving._feedback import SqlFeedbackStore
 from keel.serving._feedback_routes import feedback_router
 from keel.serving._predlog import PredictionLogWriter
 from keel.serving._predlog_reader import read_predictions
+from live_server import LiveServer
 
 
 def test_served_predictions_are_logged_labelled_and_read_back(
@@ -40,7 +41,7 @@ def test_served_predictions_are_logged_labelled_and_read_back(
     app = create_serving_app({"churn": ModelHost.from_loaded(loaded["churn"])})
     app.include_router(feedback_router(store))
 
-    with Live(app) as live, httpx.Client(base_url=live.url) as http:
+    with LiveServer(app, lifespan="on") as live, httpx.Client(base_url=live.url) as http:
         items = [{"request_id": f"req-{i}", "label": 10 * i} for i in range(0, 10, 2)]
         r = http.post("/feedback", json={"deployment": "churn-prod", "items": items})
         assert r.status_code == 200 and r.json()["applied"] == 5
