@@ -293,6 +293,39 @@ def write_results(path: Path, payload: Mapping[str, Any]) -> Path:
     return path
 
 
+def result_payload(
+    benchmark: str,
+    *,
+    started: float,
+    machine: Mapping[str, Any],
+    versions: Mapping[str, Any],
+    source: Mapping[str, Any],
+    fields: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The results document every benchmark writes: what ran, when, on what machine (with the
+    load average at the end too), which versions, then the benchmark's own ``fields``."""
+    return {
+        "benchmark": benchmark,
+        "created": now_iso(),
+        "command": command_line(),
+        "total_s": round(time.perf_counter() - started, 1),
+        "machine": {**machine, "load_average_at_end": load_average()},
+        "versions": dict(versions),
+        "keel_source": dict(source),
+        **fields,
+    }
+
+
+def publish(payload: Mapping[str, Any], out: Path | None, *, as_json: bool) -> bool:
+    """Write ``payload`` to ``out`` (when given) and print it when ``as_json``; True when the
+    caller should print its human-readable table instead."""
+    if out is not None:
+        write_results(out, payload)
+    if as_json:
+        print(json.dumps(dict(payload), indent=2))
+    return not as_json
+
+
 def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 

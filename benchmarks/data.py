@@ -421,26 +421,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     versions = {"python": sys.version.split()[0]}
     for key, result in raw.items():
         versions[key.split(".", 1)[0]] = result["tool_version"]
-    payload = {
-        "benchmark": "data",
-        "created": h.now_iso(),
-        "command": h.command_line(),
-        "total_s": round(time.perf_counter() - started, 1),
-        "machine": {**machine, "load_average_at_end": h.load_average()},
-        "versions": versions,
-        "keel_source": source,
-        "folder": {**sizes, "bytes": total, "seed": SEED, "layout": "dNN/fNNNN.bin"},
-        "results": [row.to_dict() for row in table],
-        "raw": raw,
-    }
+    payload = h.result_payload(
+        "data",
+        started=started,
+        machine=machine,
+        versions=versions,
+        source=source,
+        fields={
+            "folder": {**sizes, "bytes": total, "seed": SEED, "layout": "dNN/fNNNN.bin"},
+            "results": [row.to_dict() for row in table],
+            "raw": raw,
+        },
+    )
     out = args.out
     if out is None and not args.quick and set(sides) == {"keel", "dvc"} and sizes == FULL:
         out = h.RESULTS_DIR / "data.json"
-    if out is not None:
-        h.write_results(out, payload)
-    if args.json:
-        print(json.dumps(payload, indent=2))
-    else:
+    if h.publish(payload, out, as_json=args.json):
         h.print_table("Keel vs DVC: dataset versions", table, peer_name="DVC")
         if out is not None:
             print(f"results written to {out}")

@@ -252,27 +252,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     versions = {"python": sys.version.split()[0]}
     for key, result in raw.items():
         versions[key.split(".", 1)[0]] = result["tool_version"]
-    payload = {
-        "benchmark": "monitoring",
-        "created": h.now_iso(),
-        "command": h.command_line(),
-        "total_s": round(time.perf_counter() - started, 1),
-        "machine": {**machine, "load_average_at_end": h.load_average()},
-        "versions": versions,
-        "keel_source": source,
-        "data": {**sizes, "columns": 20, "seed": SEED, "drifting": list(DRIFTING)},
-        "results": [row.to_dict() for row in table],
-        "agreement": agreement(raw),
-        "raw": raw,
-    }
+    payload = h.result_payload(
+        "monitoring",
+        started=started,
+        machine=machine,
+        versions=versions,
+        source=source,
+        fields={
+            "data": {**sizes, "columns": 20, "seed": SEED, "drifting": list(DRIFTING)},
+            "results": [row.to_dict() for row in table],
+            "agreement": agreement(raw),
+            "raw": raw,
+        },
+    )
     out = args.out
     if out is None and not args.quick and set(sides) == {"keel", "evidently"} and sizes == FULL:
         out = h.RESULTS_DIR / "monitoring.json"
-    if out is not None:
-        h.write_results(out, payload)
-    if args.json:
-        print(json.dumps(payload, indent=2))
-    else:
+    if h.publish(payload, out, as_json=args.json):
         h.print_table("Drift: Keel vs Evidently", table, peer_name="Evidently")
         agree = payload["agreement"]
         if agree is not None:

@@ -444,37 +444,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     versions = {"python": sys.version.split()[0]}
     for key, result in raw.items():
         versions[key.split(".")[1]] = result["tool_version"]
-    payload = {
-        "benchmark": "server",
-        "created": h.now_iso(),
-        "command": h.command_line(),
-        "total_s": round(time.perf_counter() - started, 1),
-        "machine": {**machine, "load_average_at_end": h.load_average()},
-        "versions": versions,
-        "keel_source": source,
-        "servers": {
-            "keel": "uvicorn keel.server:create_app, 1 worker, token auth, rate limit off",
-            "mlflow": "mlflow server --workers 1 (no auth)",
+    payload = h.result_payload(
+        "server",
+        started=started,
+        machine=machine,
+        versions=versions,
+        source=source,
+        fields={
+            "servers": {
+                "keel": "uvicorn keel.server:create_app, 1 worker, token auth, rate limit off",
+                "mlflow": "mlflow server --workers 1 (no auth)",
+            },
+            "backends": backends,
+            "sizes": sizes,
+            "points_per_s": {
+                key: round(result["points_per_s"])
+                for key, result in raw.items()
+                if "points_per_s" in result
+            },
+            "results": [row.to_dict() for row in table],
+            "raw": raw,
         },
-        "backends": backends,
-        "sizes": sizes,
-        "points_per_s": {
-            key: round(result["points_per_s"])
-            for key, result in raw.items()
-            if "points_per_s" in result
-        },
-        "results": [row.to_dict() for row in table],
-        "raw": raw,
-    }
+    )
     out = args.out
     full = not args.quick and set(sides) == {"keel", "mlflow"} and sizes == FULL
     if out is None and full and set(backends) == {"sqlite", "postgresql"}:
         out = h.RESULTS_DIR / "server.json"
-    if out is not None:
-        h.write_results(out, payload)
-    if args.json:
-        print(json.dumps(payload, indent=2))
-    else:
+    if h.publish(payload, out, as_json=args.json):
         h.print_table("Keel vs MLflow: the tracking server", table, peer_name="MLflow")
         for key, rate in payload["points_per_s"].items():
             print(f"  {key}: {rate:,} points/s")

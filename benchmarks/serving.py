@@ -669,35 +669,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     versions = {"python": sys.version.split()[0]}
     versions.update({side: r["tool_version"] for side, r in raw.items()})
     versions.update({f"scikit-learn ({side})": r["sklearn"] for side, r in raw.items()})
-    payload = {
-        "benchmark": "serving",
-        "created": h.now_iso(),
-        "command": h.command_line(),
-        "total_s": round(time.perf_counter() - started, 1),
-        "machine": {**machine, "load_average_at_end": h.load_average()},
-        "versions": versions,
-        "keel_source": source,
-        "servers": {
-            "keel": "keel serve NAME/1 (1 worker; micro-batching 32 rows / 2 ms; no "
-            "prediction log: only deployments log)",
-            "keel-logged": "keel serve --deployment NAME (1 worker; the same batching; every "
-            "prediction logged to Parquet in the artifact store)",
-            "mlflow": "mlflow models serve --env-manager local -w 1",
-            "bentoml": "bentoml serve, workers=1, batchable predict (32 rows, "
-            "max_latency_ms 10000)",
+    payload = h.result_payload(
+        "serving",
+        started=started,
+        machine=machine,
+        versions=versions,
+        source=source,
+        fields={
+            "servers": {
+                "keel": "keel serve NAME/1 (1 worker; micro-batching 32 rows / 2 ms; no "
+                "prediction log: only deployments log)",
+                "keel-logged": "keel serve --deployment NAME (1 worker; the same batching; every "
+                "prediction logged to Parquet in the artifact store)",
+                "mlflow": "mlflow models serve --env-manager local -w 1",
+                "bentoml": "bentoml serve, workers=1, batchable predict (32 rows, "
+                "max_latency_ms 10000)",
+            },
+            "model": f"StandardScaler + LogisticRegression, {N_FEATURES} float columns",
+            "sizes": sizes,
+            "summary": summary,
+            "requests_per_s": {
+                f"{side}.c{lv['concurrency']}": round(lv["rps"])
+                for side, r in raw.items()
+                for lv in r["levels"]
+            },
+            "results": [row.to_dict() for row in table],
+            "client_floor": floor,
+            "raw": raw,
         },
-        "model": f"StandardScaler + LogisticRegression, {N_FEATURES} float columns",
-        "sizes": sizes,
-        "summary": summary,
-        "requests_per_s": {
-            f"{side}.c{lv['concurrency']}": round(lv["rps"])
-            for side, r in raw.items()
-            for lv in r["levels"]
-        },
-        "results": [row.to_dict() for row in table],
-        "client_floor": floor,
-        "raw": raw,
-    }
+    )
     out = args.out
     full = (
         not args.quick
@@ -706,11 +706,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if out is None and full:
         out = h.RESULTS_DIR / "serving.json"
-    if out is not None:
-        h.write_results(out, payload)
-    if args.json:
-        print(json.dumps(payload, indent=2))
-    else:
+    if h.publish(payload, out, as_json=args.json):
         print_levels(raw, sizes, summary)
         for peer in PEERS:
             peer_rows = [r for r in table if r.peer == peer and r.peer_s is not None]

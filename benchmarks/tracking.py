@@ -493,28 +493,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     versions = {"python": sys.version.split()[0]}
     for key, result in raw.items():
         versions[key.split(".", 1)[0]] = result["tool_version"]
-    payload = {
-        "benchmark": "tracking",
-        "created": h.now_iso(),
-        "command": h.command_line(),
-        "total_s": round(time.perf_counter() - started, 1),
-        "machine": {**machine, "load_average_at_end": h.load_average()},
-        "versions": versions,
-        "keel_source": source,
-        "backend": "SQLite files, no server, one fresh folder per task",
-        "sizes": sizes,
-        "search_filter": SEARCH_FILTER,
-        "results": [row.to_dict() for row in table],
-        "raw": raw,
-    }
+    payload = h.result_payload(
+        "tracking",
+        started=started,
+        machine=machine,
+        versions=versions,
+        source=source,
+        fields={
+            "backend": "SQLite files, no server, one fresh folder per task",
+            "sizes": sizes,
+            "search_filter": SEARCH_FILTER,
+            "results": [row.to_dict() for row in table],
+            "raw": raw,
+        },
+    )
     out = args.out
     if out is None and not args.quick and set(sides) == {"keel", "mlflow"} and sizes == FULL:
         out = h.RESULTS_DIR / "tracking.json"
-    if out is not None:
-        h.write_results(out, payload)
-    if args.json:
-        print(json.dumps(payload, indent=2))
-    else:
+    if h.publish(payload, out, as_json=args.json):
         h.print_table("Keel vs MLflow: experiment tracking", table, peer_name="MLflow")
         if out is not None:
             print(f"results written to {out}")
