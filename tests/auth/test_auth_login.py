@@ -131,7 +131,7 @@ def test_password_change_clears_the_lockout(store: AuthStore) -> None:
     for _ in range(3):
         _fails(store, "alice", "wrong password!!", "a")
     store.change_password("alice", "a brand new passphrase", actor="admin")
-    store.login("alice", "a brand new passphrase", address="b")
+    assert store.login("alice", "a brand new passphrase", address="b").username == "alice"
 
 
 def test_attempted_usernames_are_recorded_printable(store: AuthStore) -> None:
