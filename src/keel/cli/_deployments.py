@@ -239,7 +239,7 @@ def feedback(
     json: JsonOpt = False,
 ) -> None:
     """Upload true labels for past predictions of NAME (the latest label per request wins)."""
-    from keel.serving._feedback import upload_feedback
+    from keel.monitoring._feedback import upload_feedback
 
     result = upload_feedback(name, path)
     if json:

@@ -1,4 +1,5 @@
-"""Monitoring: drift between a reference and current data (see ``docs/monitoring.md``).
+"""Monitoring: drift between a reference and current data (see ``docs/monitoring.md``), and
+the prediction log read back with its delayed labels (``read_predictions``).
 
 ``assess_drift(reference, current)`` tests each column with a test chosen by its type and the
 sample sizes (overridable), from summaries binned on edges fixed by the reference, so a
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
         assess_prediction_drift,
         default_test,
     )
+    from keel.monitoring._predlog import read_predictions
     from keel.monitoring._records import ColumnDrift, DriftReport, MultivariateDrift
     from keel.monitoring._reference import ColumnSummary, ReferenceProfile
 
@@ -32,6 +34,7 @@ _LAZY = {
     "ColumnDrift": "keel.monitoring._records",
     "DriftReport": "keel.monitoring._records",
     "MultivariateDrift": "keel.monitoring._records",
+    "read_predictions": "keel.monitoring._predlog",
     "ColumnSummary": "keel.monitoring._reference",
     "ReferenceProfile": "keel.monitoring._reference",
 }
@@ -48,6 +51,7 @@ __all__ = [
     "assess_drift",
     "assess_prediction_drift",
     "default_test",
+    "read_predictions",
 ]
 
 

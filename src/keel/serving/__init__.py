@@ -47,6 +47,15 @@ _LAZY: dict[str, str] = {
 # --- loop (SERVE-LOOP: prediction log, feedback, deployments) -----------------------------------
 # Names added here by the serving-loop work; this block is theirs to edit.
 if TYPE_CHECKING:
+    from keel.monitoring._feedback import (
+        Feedback,
+        FeedbackResult,
+        SqlFeedbackStore,
+        feedback,
+        open_feedback_store,
+        upload_feedback,
+    )
+    from keel.monitoring._predlog import read_predictions
     from keel.serving._deployments import (
         Deployment,
         DeploymentChange,
@@ -56,17 +65,8 @@ if TYPE_CHECKING:
         Role,
         open_deployments,
     )
-    from keel.serving._feedback import (
-        Feedback,
-        FeedbackResult,
-        SqlFeedbackStore,
-        feedback,
-        open_feedback_store,
-        upload_feedback,
-    )
     from keel.serving._feedback_routes import feedback_router
     from keel.serving._predlog import PredictionLogWriter, PredictionRow
-    from keel.serving._predlog_reader import read_predictions
     from keel.serving._routing import RoutePlan, plan, route
 
 _LAZY.update(
@@ -83,13 +83,13 @@ _LAZY.update(
         "route": "keel.serving._routing",
         "PredictionLogWriter": "keel.serving._predlog",
         "PredictionRow": "keel.serving._predlog",
-        "read_predictions": "keel.serving._predlog_reader",
-        "Feedback": "keel.serving._feedback",
-        "FeedbackResult": "keel.serving._feedback",
-        "SqlFeedbackStore": "keel.serving._feedback",
-        "feedback": "keel.serving._feedback",
-        "open_feedback_store": "keel.serving._feedback",
-        "upload_feedback": "keel.serving._feedback",
+        "read_predictions": "keel.monitoring._predlog",
+        "Feedback": "keel.monitoring._feedback",
+        "FeedbackResult": "keel.monitoring._feedback",
+        "SqlFeedbackStore": "keel.monitoring._feedback",
+        "feedback": "keel.monitoring._feedback",
+        "open_feedback_store": "keel.monitoring._feedback",
+        "upload_feedback": "keel.monitoring._feedback",
         "feedback_router": "keel.serving._feedback_routes",
     }
 )

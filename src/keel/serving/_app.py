@@ -41,7 +41,7 @@ from keel.serving._reload import Source, poll
 from keel.serving._settings import ServingSettings
 
 if TYPE_CHECKING:
-    from keel.serving._feedback import SqlFeedbackStore
+    from keel.monitoring._feedback import SqlFeedbackStore
 
 log = logging.getLogger("keel.serving")
 

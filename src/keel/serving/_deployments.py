@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from keel._names import checked_name
 from keel.errors import InvalidInput
+from keel.monitoring._predlog import check_name
 
 if TYPE_CHECKING:
     from keel.models import ModelRegistry
@@ -156,11 +156,6 @@ class DeploymentChange:
             "config": dict(self.config),
             "created_ms": self.created_ms,
         }
-
-
-def check_name(name: str, field: str = "name") -> str:
-    """A deployment name is also a path segment of the prediction log (``keel._names``)."""
-    return checked_name(name, field=field, max_length=128)
 
 
 def validate(deployment: Deployment) -> Deployment:

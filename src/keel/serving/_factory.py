@@ -130,7 +130,7 @@ def build_app(spec: ServeSpec, *, model_host: ModelHost | None = None) -> FastAP
             sources[name] = deployment_source(name)
         feedback_store = None
         if spec.deployments:
-            from keel.serving._feedback import open_feedback_store
+            from keel.monitoring._feedback import open_feedback_store
 
             feedback_store = open_feedback_store()
             closers.append(feedback_store.close)

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from keel.errors import InvalidInput, KeelError, StoreUnavailable
+from keel.monitoring._feedback import SqlFeedbackStore, handle_feedback
 from keel.serving._app_http import error_response, json_response, read_body
-from keel.serving._feedback import SqlFeedbackStore, handle_feedback
 
 # 10,000 items of an id, a label and a timestamp fit in well under this.
 DEFAULT_MAX_BODY = 4 * 1024 * 1024

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import math
 import threading
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel import _time
 from keel.errors import InvalidInput
-from keel.serving._deployments import check_name
+from keel.monitoring._predlog import check_name, column_array, hour_prefix
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -37,18 +36,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("keel.serving.predlog")
 
-PREFIX = "predictions"
-# The fixed columns every file has, before the input.<col> / output.<col> ones.
-BASE_COLUMNS = (
-    "request_id",
-    "deployment",
-    "model",
-    "model_version",
-    "role",
-    "timestamp",
-    "latency_ms",
-    "row",
-)
 _WARN_EVERY_S = 10.0
 
 
@@ -111,16 +98,6 @@ def _row_count(item: PredictionRow | PredictionRecord) -> int:
     return 1 if isinstance(item, PredictionRow) else max(item.inputs.rows, 1)
 
 
-def hour_prefix(deployment: str, when_ms: int) -> str:
-    """The folder of ``deployment``'s log for the hour holding ``when_ms``."""
-    t = _time.to_datetime(when_ms)
-    return f"{PREFIX}/deployment={deployment}/date={t:%Y-%m-%d}/hour={t:%H}"
-
-
-def day_prefix(deployment: str, day: datetime) -> str:
-    return f"{PREFIX}/deployment={deployment}/date={day:%Y-%m-%d}"
-
-
 def sampled(request_id: str, rate: float) -> bool:
     """Whether ``request_id`` is kept at ``rate``: a stable hash, so a request and its
     feedback are sampled alike and a replay keeps the same rows."""
@@ -130,18 +107,6 @@ def sampled(request_id: str, rate: float) -> bool:
         return False
     digest = hashlib.blake2b(request_id.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") < rate * (1 << 64)
-
-
-def _column(values: list[Any]) -> pa.Array:
-    import pyarrow as pa
-
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-        # Mixed or exotic values: keep them readable as JSON text rather than lose the batch.
-        return pa.array(
-            [None if v is None else json.dumps(v, default=str) for v in values], pa.string()
-        )
 
 
 def _excluded(side: str, name: str, exclude: frozenset[str]) -> bool:
@@ -172,7 +137,7 @@ def to_table(
         for name in names:
             if not _excluded(side, name, skip):
                 values = [getattr(r, attr).get(name) for r in records]
-                columns[f"{side}.{name}"] = _column(values)
+                columns[f"{side}.{name}"] = column_array(values)
     return pa.table(columns)
 
 

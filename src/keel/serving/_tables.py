@@ -1,14 +1,13 @@
-"""Serving tables, declared on the shared metadata (created by migration 0007).
+"""Serving tables, declared on the shared metadata (created by migration 0007; the feedback
+table it also creates is declared by ``keel.monitoring._tables``, which reads it).
 
 Deployments refer to model versions by (model, version) rather than by a foreign key to the
 registry's tables: the history must outlive a deleted version as evidence of what was served.
-Feedback refers to predictions by (deployment, request_id) only, because the predictions
-themselves live in Parquet files, not in this database.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Integer, String, Table, Text
 
 from keel.db import metadata
 
@@ -41,16 +40,4 @@ serving_deployment_history = Table(
     Column("changes", Text, nullable=False),  # JSON {field: [old, new]}
     Column("config", Text, nullable=False),  # JSON snapshot after the change
     Column("created_ms", BigInteger, nullable=False),
-)
-
-serving_feedback = Table(
-    "serving_feedback",
-    metadata,
-    Column("deployment", String(128), primary_key=True),
-    Column("request_id", String(128), primary_key=True),
-    Column("label", Text, nullable=False),  # JSON scalar
-    Column("label_ms", BigInteger, nullable=False),  # when the label was true (``at``)
-    Column("received_ms", BigInteger, nullable=False),
-    Column("updates", Integer, nullable=False),  # how many labels arrived for this request
-    Index("ix_serving_feedback_deployment_label_ms", "deployment", "label_ms"),
 )

@@ -12,11 +12,11 @@ import httpx
 from serving_support import churn_frame, serving
 
 from keel.artifacts import LocalBackend
+from keel.monitoring._feedback import SqlFeedbackStore
+from keel.monitoring._predlog import read_predictions
 from keel.serving import ModelHost, create_serving_app
-from keel.serving._feedback import SqlFeedbackStore
 from keel.serving._feedback_routes import feedback_router
 from keel.serving._predlog import PredictionLogWriter
-from keel.serving._predlog_reader import read_predictions
 from live_server import LiveServer
 
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from keel.errors import InvalidInput, LimitExceeded, NotFound
-from keel.serving._feedback import (
+from keel.monitoring._feedback import (
     SqlFeedbackStore,
     feedback,
     handle_feedback,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from keel.serving._feedback import SqlFeedbackStore
+from keel.monitoring._feedback import SqlFeedbackStore
 from keel.serving._feedback_routes import feedback_router
 
 

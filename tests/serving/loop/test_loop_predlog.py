@@ -13,8 +13,8 @@ import pytest
 
 from keel.artifacts import ArtifactBackend, BackendWriter, LocalBackend, open_backend
 from keel.errors import InvalidInput, StoreUnavailable
+from keel.monitoring._predlog import read_predictions
 from keel.serving._predlog import PredictionLogWriter, PredictionRow, sampled
-from keel.serving._predlog_reader import read_predictions
 
 HOUR_MS = 3_600_000
 T0 = 1_790_000_000_000 - 1_790_000_000_000 % HOUR_MS  # an hour boundary in 2026

@@ -9,9 +9,9 @@ import pytest
 
 from keel.artifacts import LocalBackend
 from keel.errors import InvalidInput
-from keel.serving._feedback import SqlFeedbackStore
+from keel.monitoring._feedback import SqlFeedbackStore
+from keel.monitoring._predlog import partition_keys, read_predictions
 from keel.serving._predlog import PredictionLogWriter, PredictionRow
-from keel.serving._predlog_reader import partition_keys, read_predictions
 
 HOUR_MS = 3_600_000
 T0 = 1_790_000_000_000 - 1_790_000_000_000 % HOUR_MS - 2 * HOUR_MS  # 22:00 the day before
@@ -113,7 +113,7 @@ def test_default_stores_and_iso_times(tmp_path: Path, monkeypatch: pytest.Monkey
     backend = open_backend()
     assert isinstance(backend, LocalBackend)
     write_log(backend, n=10)
-    from keel.serving._feedback import feedback
+    from keel.monitoring._feedback import feedback
 
     feedback("d", "r3", "yes")
     start = _time.to_datetime(T0).isoformat()

@@ -1,5 +1,10 @@
-"""Reading the prediction log back: one deployment, one time range, joined with feedback by
-request id, through DuckDB over the Parquet files.
+"""The prediction log's layout, and reading it back: one deployment, one time range, joined
+with feedback by request id, through DuckDB over the Parquet files.
+
+The serving layer writes the log (``keel.serving._predlog``) in this layout, one folder per
+deployment and hour, so a reader opens only the hours it asks for::
+
+    predictions/deployment=<name>/date=YYYY-MM-DD/hour=HH/<YYYYMMDDTHHMMSSfffZ>-<uuid>.parquet
 
 Only the hour folders that overlap the range are listed and opened. A local store is read in
 place; any other store (S3, a team server) has the in-range files copied to a temporary folder
@@ -8,6 +13,7 @@ first, which is simple, works offline and needs no DuckDB extension.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,19 +23,58 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from keel import _time
+from keel._names import checked_name
 from keel.errors import InvalidInput
-from keel.serving._deployments import check_name
-from keel.serving._feedback import SqlFeedbackStore, open_feedback_store, to_ms
-from keel.serving._predlog import _column, day_prefix
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from keel.artifacts import ArtifactBackend
+    from keel.monitoring._feedback import SqlFeedbackStore
 
+PREFIX = "predictions"
+# The fixed columns every file has, before the input.<col> / output.<col> ones.
+BASE_COLUMNS = (
+    "request_id",
+    "deployment",
+    "model",
+    "model_version",
+    "role",
+    "timestamp",
+    "latency_ms",
+    "row",
+)
 _HOUR_MS = 3_600_000
 # Past this many distinct request ids, one query for the deployment's labels beats many IN lists.
 _ALL_LABELS_ABOVE = 20_000
+
+
+def check_name(name: str, field: str = "name") -> str:
+    """A deployment name is also a path segment of the prediction log (``keel._names``)."""
+    return checked_name(name, field=field, max_length=128)
+
+
+def hour_prefix(deployment: str, when_ms: int) -> str:
+    """The folder of ``deployment``'s log for the hour holding ``when_ms``."""
+    t = _time.to_datetime(when_ms)
+    return f"{PREFIX}/deployment={deployment}/date={t:%Y-%m-%d}/hour={t:%H}"
+
+
+def day_prefix(deployment: str, day: datetime) -> str:
+    return f"{PREFIX}/deployment={deployment}/date={day:%Y-%m-%d}"
+
+
+def column_array(values: list[Any]) -> pa.Array:
+    """An Arrow column of ``values``; mixed or exotic values become their JSON text."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        # Mixed or exotic values: keep them readable as JSON text rather than lose the batch.
+        return pa.array(
+            [None if v is None else json.dumps(v, default=str) for v in values], pa.string()
+        )
 
 
 def partition_keys(
@@ -108,7 +153,7 @@ def _labels(store: SqlFeedbackStore, deployment: str, ids: list[str]) -> pa.Tabl
     return pa.table(
         {
             "request_id": pa.array([f.request_id for f in found], pa.string()),
-            "label": _column([f.label for f in found]) if found else pa.array([], pa.null()),
+            "label": column_array([f.label for f in found]) if found else pa.array([], pa.null()),
             "label_timestamp": pa.array([f.label_ms for f in found], pa.timestamp("ms", tz="UTC")),
         }
     )
@@ -130,6 +175,8 @@ def read_predictions(
     Returns a ``pyarrow.Table`` or, with ``as_="pandas"``, a DataFrame. ``backend`` and
     ``feedback_store`` default to the configured artifact and metadata stores."""
     import duckdb
+
+    from keel.monitoring._feedback import open_feedback_store, to_ms
 
     check_name(deployment, "deployment")
     if as_ not in ("arrow", "pandas"):

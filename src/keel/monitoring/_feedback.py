@@ -26,8 +26,8 @@ from sqlalchemy import Connection, select
 from keel import _time
 from keel.db import SqlStore
 from keel.errors import InvalidInput, LimitExceeded, NotFound
-from keel.serving._deployments import check_name
-from keel.serving._tables import serving_feedback
+from keel.monitoring._predlog import check_name
+from keel.monitoring._tables import serving_feedback
 
 MAX_REQUEST_ID = 128
 MAX_LABEL_CHARS = 1000
