@@ -32,7 +32,7 @@ def _versions(url: str) -> list[str]:
 
 def test_first_connect_migrates_to_head(db_url: str) -> None:
     engine = connect(db_url)
-    assert current_revision(engine) == head_revision() == "0008"
+    assert current_revision(engine) == head_revision() == "0011"
     assert TRACKING_TABLES <= set(inspect(engine).get_table_names())
     assert _versions(db_url) == [head_revision()]
 
