@@ -195,6 +195,48 @@ def timed() -> Iterator[Stopwatch]:
         watch.seconds = time.perf_counter() - start
 
 
+@dataclass
+class Memory:
+    baseline_mib: float | None = None
+    peak_mib: float | None = None
+
+    @property
+    def above_mib(self) -> float | None:
+        """The peak resident memory over what the process held when the block started."""
+        if self.peak_mib is None or self.baseline_mib is None:
+            return None
+        return max(0.0, self.peak_mib - self.baseline_mib)
+
+
+def _status_mib(field_name: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+@contextmanager
+def peak_memory() -> Iterator[Memory]:
+    """``with peak_memory() as m: ...`` then ``m.above_mib``: the block's peak resident memory
+    above the start. Linux: the kernel's high-water mark (VmHWM) is reset at the start by
+    writing 5 to /proc/self/clear_refs, so allocations outside the heap (Arrow, NumPy) count too.
+    None elsewhere."""
+    memory = Memory()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        memory.baseline_mib = _status_mib("VmRSS")
+    except OSError:
+        pass
+    try:
+        yield memory
+    finally:
+        if memory.baseline_mib is not None:
+            memory.peak_mib = _status_mib("VmHWM")
+
+
 def repeat_median(fn: Callable[[], Any], repeat: int) -> tuple[float, list[float], Any]:
     """Call ``fn`` ``repeat`` times; the median seconds, every lap, and the last return value."""
     laps: list[float] = []
@@ -340,6 +382,12 @@ def fmt_seconds(seconds: float | None) -> str:
     return f"{seconds:.2f} s"
 
 
+def fmt_value(value: float | None, unit: str) -> str:
+    if unit == "s":
+        return fmt_seconds(value)
+    return "-" if value is None else f"{value:,.0f} {unit}"
+
+
 def fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}x"
 
@@ -354,6 +402,7 @@ class Row:
     peer_s: float | None
     target: float | None = None
     note: str = ""
+    unit: str = "s"  # "s" or "MiB": the ratio is peer/Keel either way (higher is better)
 
     @property
     def ratio(self) -> float | None:
@@ -368,9 +417,9 @@ class Row:
     def to_dict(self) -> dict[str, Any]:
         return {
             "benchmark": self.benchmark,
-            "keel_s": self.keel_s,
+            "keel_s" if self.unit == "s" else "keel_mib": self.keel_s,
             "peer": self.peer,
-            "peer_s": self.peer_s,
+            "peer_s" if self.unit == "s" else "peer_mib": self.peer_s,
             "ratio": self.ratio,
             "target_ratio": self.target,
             "target_met": self.met,
@@ -396,9 +445,9 @@ def print_table(title: str, rows: Sequence[Row], *, peer_name: str) -> None:
         target = "-" if row.target is None else f">= {row.target:g}x{mark}"
         table.add_row(
             row.benchmark,
-            fmt_seconds(row.keel_s),
+            fmt_value(row.keel_s, row.unit),
             row.peer,
-            fmt_seconds(row.peer_s),
+            fmt_value(row.peer_s, row.unit),
             fmt_ratio(row.ratio),
             target,
         )

@@ -26,11 +26,12 @@ def test_keel_side_profiles_and_assesses(tmp_path: Path) -> None:
 
     payload = json.loads(out.read_text())
     assert json.loads(proc.stdout) == payload
-    keel = payload["raw"]["keel.drift"]
-    assert (keel["rows"], keel["columns"]) == (3000, 20)
-    # The four columns the generator shifts, and only those, are found drifting.
+    keel = payload["raw"]["keel.drift.3000"]
+    assert (keel["rows"], keel["columns"]) == (3000, 25)
+    # The five columns the generator shifts, and only those, are found drifting.
     assert sorted(keel["drifted"]) == sorted(payload["data"]["drifting"])
     assert keel["auc"] > 0.55
-    assert payload["agreement"] is None  # no peer ran
-    assert all(row["peer_s"] is None for row in payload["results"])
+    assert keel["peak_mib"] is not None and keel["peak_mib"] >= 0
+    assert payload["agreement"] == []  # no peer ran
+    assert all(row.get("peer_s", row.get("peer_mib")) is None for row in payload["results"])
     assert not any(work.iterdir())
