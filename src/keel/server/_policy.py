@@ -49,6 +49,7 @@ CSRF_HEADER = "x-csrf-token"
 SCOPE_PRINCIPAL = "keel.principal"
 SCOPE_ACTOR = "keel.actor"  # who tried, when no principal exists (a failed login's username)
 SCOPE_RESOURCE = "keel.resource"  # what a route acted on, when the path does not say it
+SCOPE_UNCHANGED = "keel.unchanged"  # set by a POST that turned out to change nothing
 
 PolicyKind = Literal["public", "authenticated", "admin", "project", "anywhere"]
 
@@ -101,6 +102,12 @@ def route_table(routes: Sequence[Any]) -> list[tuple[str, frozenset[str], list[P
             )
         )
     return table
+
+
+def mark_unchanged(request: Request) -> None:
+    """Say that this (state-changing method's) request changed nothing, so it is not audited
+    as a change: a dry run, a check, a read with a body too large for a query string."""
+    request.scope[SCOPE_UNCHANGED] = True
 
 
 def _address(request: Request) -> str:

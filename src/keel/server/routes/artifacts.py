@@ -28,7 +28,7 @@ from keel._hashing import CHUNK
 from keel.artifacts import ContentStore, ObjectRef, VerifyingReader, check_digest, safe_relpath
 from keel.auth import Role
 from keel.errors import IntegrityError, InvalidInput, NotFound
-from keel.server._policy import admin, authenticated, project_role
+from keel.server._policy import admin, authenticated, mark_unchanged, project_role
 from keel.server._state import get_state
 from keel.server.routes.tracking import read_json, reply, run_project
 
@@ -236,6 +236,8 @@ async def purge_incomplete(request: Request) -> Response:
     dry_run = body.get("dry_run", True)
     if not isinstance(dry_run, bool):
         raise InvalidInput("expected true or false", field="dry_run")
+    if dry_run:
+        mark_unchanged(request)
     count = await run_in_threadpool(
         lambda: state.content.backend.purge_incomplete(older_than_s=older, dry_run=dry_run)
     )
