@@ -2,7 +2,8 @@
 
 One ``ServerState`` is built per process by ``create_app`` and hung on ``app.state.keel``.
 Nothing in it is per-request or per-process state that matters to users: sessions, tokens,
-audit and idempotency live in the database, so several server processes behave as one.
+audit, idempotency and request-rate counters live in the database, so several server
+processes behave as one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Limits:
     max_name_length: int = 250  # project, run, dataset, user and token names
     max_tag_length: int = 8000  # a tag or param value
     max_page_size: int = 1000  # max_results of a search or list call
-    rate_per_minute: int = 6000  # requests per principal (or address) per minute; 0 = off
+    rate_per_minute: int = 6000  # per principal (or address), all processes together; 0 = off
 
     @classmethod
     def from_settings(cls, settings: ServerSettings) -> Limits:
@@ -99,6 +100,7 @@ def open_state(settings: ServerSettings, *, auth: AuthStore | None = None) -> Se
     from keel.artifacts import open_content_store
     from keel.auth import open_auth_store
     from keel.data import open_data_store
+    from keel.db import connect
     from keel.tracking import open_store
 
     tracking_uri, artifacts_uri = store_uris(settings)
@@ -109,7 +111,7 @@ def open_state(settings: ServerSettings, *, auth: AuthStore | None = None) -> Se
         auth=auth if auth is not None else open_auth_store(tracking_uri),
         limits=Limits.from_settings(settings),
         settings=settings,
-        rate=RateLimiter(per_minute=settings.rate_per_minute),
+        rate=RateLimiter(connect(tracking_uri), per_minute=settings.rate_per_minute),
         tracking_uri=tracking_uri,
         artifacts_uri=artifacts_uri,
     )
