@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from keel.monitoring._detectors import ChangePoint, detect_changes
     from keel.monitoring._drift import (
         DEFAULT_THRESHOLDS,
         TESTS,
@@ -20,9 +21,12 @@ if TYPE_CHECKING:
         assess_prediction_drift,
         default_test,
     )
+    from keel.monitoring._operations import OperationsReport, assess_operations
+    from keel.monitoring._performance import PerformanceReport, assess_performance
     from keel.monitoring._predlog import read_predictions
     from keel.monitoring._records import ColumnDrift, DriftReport, MultivariateDrift
     from keel.monitoring._reference import ColumnSummary, ReferenceProfile
+    from keel.monitoring._windows import Window, parse_window, read_window, split_buckets
 
 _LAZY = {
     "assess_drift": "keel.monitoring._drift",
@@ -35,6 +39,16 @@ _LAZY = {
     "DriftReport": "keel.monitoring._records",
     "MultivariateDrift": "keel.monitoring._records",
     "read_predictions": "keel.monitoring._predlog",
+    "Window": "keel.monitoring._windows",
+    "parse_window": "keel.monitoring._windows",
+    "read_window": "keel.monitoring._windows",
+    "split_buckets": "keel.monitoring._windows",
+    "assess_performance": "keel.monitoring._performance",
+    "PerformanceReport": "keel.monitoring._performance",
+    "detect_changes": "keel.monitoring._detectors",
+    "ChangePoint": "keel.monitoring._detectors",
+    "assess_operations": "keel.monitoring._operations",
+    "OperationsReport": "keel.monitoring._operations",
     "ColumnSummary": "keel.monitoring._reference",
     "ReferenceProfile": "keel.monitoring._reference",
 }
@@ -42,16 +56,26 @@ _LAZY = {
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "TESTS",
+    "ChangePoint",
     "ColumnDrift",
     "ColumnSummary",
     "DriftReport",
     "MultivariateDrift",
+    "OperationsReport",
+    "PerformanceReport",
     "ReferenceProfile",
+    "Window",
     "assess_column",
     "assess_drift",
+    "assess_operations",
+    "assess_performance",
     "assess_prediction_drift",
     "default_test",
+    "detect_changes",
+    "parse_window",
     "read_predictions",
+    "read_window",
+    "split_buckets",
 ]
 
 

@@ -1,0 +1,396 @@
+"""Model performance over a window of the prediction log, measured on the labels that have
+arrived so far (delayed feedback), with label coverage, per role, per model version, per slice,
+per time bucket, champion vs challenger on the same requests, business metrics, and the
+change points of the error stream.
+
+Only rows with a label (and a prediction) count towards a metric; coverage says how many that
+is. The headline metrics are the champion's (every row when the log has no champion rows).
+Metrics are ``keel.models._metrics``'s (scikit-learn's) and the champion/challenger interval is
+``keel.models._bootstrap``'s paired bootstrap. Degenerate inputs give None with a reason,
+never NaN: no labels, one class, one row, all-null predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import InvalidInput
+from keel.monitoring._detectors import ChangePoint
+from keel.monitoring._performance_metrics import Comparison, Metrics, compare, compute
+from keel.monitoring._quantities import Quantity
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from keel.monitoring._performance_align import Aligned
+    from keel.monitoring._windows import Window
+
+SLICE_BINS = 4
+MAX_SLICE_VALUES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SliceMetrics:
+    """The metrics of the rows whose slice column has ``value`` (a class or a bin)."""
+
+    value: str
+    rows: int
+    metrics: Metrics
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "rows": self.rows, **self.metrics.to_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class BucketMetrics:
+    """One time bucket of the headline rows: predictions, labels, coverage and metrics."""
+
+    start_ms: int
+    end_ms: int
+    rows: int
+    requests: int
+    labelled_requests: int
+    metrics: Metrics
+
+    @property
+    def label_coverage(self) -> float | None:
+        return self.labelled_requests / self.requests if self.requests else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "rows": self.rows,
+            "requests": self.requests,
+            "labelled_requests": self.labelled_requests,
+            "label_coverage": self.label_coverage,
+            **self.metrics.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class PerformanceReport:
+    """Performance of a window (see the module docstring); ``to_dict()`` is JSON-safe."""
+
+    task: str | None
+    prediction: str
+    rows: int
+    requests: int
+    labelled_rows: int
+    labelled_requests: int
+    metrics: Metrics
+    classes: tuple[str, ...] = ()
+    positive_label: str | None = None
+    roles: dict[str, Metrics] = field(default_factory=dict)
+    versions: dict[str, Metrics] = field(default_factory=dict)
+    slices: dict[str, tuple[SliceMetrics, ...]] = field(default_factory=dict)
+    buckets: tuple[BucketMetrics, ...] = ()
+    comparison: Comparison | None = None
+    changes: tuple[ChangePoint, ...] = ()
+    detectors: tuple[str, ...] = ()
+    reason: str = ""
+
+    @property
+    def label_coverage(self) -> float | None:
+        """Labelled requests / requests (None for an empty window)."""
+        return self.labelled_requests / self.requests if self.requests else None
+
+    @property
+    def row_coverage(self) -> float | None:
+        return self.labelled_rows / self.rows if self.rows else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "prediction": self.prediction,
+            "rows": self.rows,
+            "requests": self.requests,
+            "labelled_rows": self.labelled_rows,
+            "labelled_requests": self.labelled_requests,
+            "label_coverage": self.label_coverage,
+            "row_coverage": self.row_coverage,
+            "classes": list(self.classes),
+            "positive_label": self.positive_label,
+            "metrics": self.metrics.to_dict(),
+            "roles": {k: v.to_dict() for k, v in self.roles.items()},
+            "versions": {k: v.to_dict() for k, v in self.versions.items()},
+            "slices": {k: [s.to_dict() for s in v] for k, v in self.slices.items()},
+            "buckets": [b.to_dict() for b in self.buckets],
+            "comparison": None if self.comparison is None else self.comparison.to_dict(),
+            "concept_drift": {
+                "detectors": list(self.detectors),
+                "changes": [c.to_dict() for c in self.changes],
+            },
+            "reason": self.reason,
+        }
+
+    def quantities(self) -> dict[str, Quantity]:
+        out = {"label_coverage": Quantity(self.label_coverage, self.requests)}
+        out.update(self.metrics.quantities("performance"))
+        for role, metrics in self.roles.items():
+            out.update(metrics.quantities(f"performance.{role}"))
+        for version, metrics in self.versions.items():
+            out.update(metrics.quantities(f"performance.version.{version}"))
+        if self.comparison is not None:
+            for name, diff in self.comparison.diffs.items():
+                out[f"performance.challenger_gain.{name}"] = Quantity(diff.diff, self.comparison.n)
+        if self.detectors:
+            n = self.metrics.n
+            count = float(len(self.changes)) if n else None
+            out["concept_drift.changes"] = Quantity(count, n)
+        return out
+
+
+def _table(log: Any) -> pa.Table:
+    import pyarrow as pa
+
+    if isinstance(log, pa.Table):
+        return log
+    try:
+        return pa.Table.from_pandas(log, preserve_index=False)
+    except (TypeError, AttributeError, pa.ArrowException) as exc:
+        raise InvalidInput(
+            f"expected a pyarrow.Table or pandas.DataFrame of the prediction log ({exc})",
+            field="log",
+        ) from None
+
+
+def _text(table: pa.Table, column: str, default: str) -> Any:
+    import numpy as np
+    import pyarrow as pa
+
+    if column not in table.column_names:
+        return np.full(table.num_rows, default, dtype=object)
+    col = table.column(column).cast(pa.string()).fill_null(default)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _slice_values(table: pa.Table, name: str) -> tuple[str, Any, list[str]]:
+    """The slice column's name in the log, each row's slice label (text) and the labels in
+    display order (bins low to high; categories by name)."""
+    import numpy as np
+    import pyarrow as pa
+
+    column = name if name in table.column_names else f"input.{name}"
+    if column not in table.column_names:
+        raise InvalidInput(
+            f"no column {name!r} or 'input.{name}' in the log; slices are input columns",
+            field="slices",
+        )
+    values = table.column(column)
+    labels = np.full(table.num_rows, "(null)", dtype=object)
+    null = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+        numbers = np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False), float)
+        ok = ~null & np.isfinite(numbers)
+        if ok.any():
+            edges = np.unique(np.quantile(numbers[ok], np.linspace(0, 1, SLICE_BINS + 1)))
+            inner = edges[1:-1]
+            bins = np.searchsorted(inner, numbers[ok], side="right")
+            names = [
+                f"[{edges[i]:.6g}, {edges[i + 1]:.6g}{']' if i + 2 == len(edges) else ')'}"
+                for i in range(max(len(edges) - 1, 1))
+            ]
+            if len(edges) == 1:
+                names = [f"{edges[0]:.6g}"]
+            labels[ok] = np.asarray(names, dtype=object)[bins]
+            return column, labels, [*names, "(null)"]
+        return column, labels, ["(null)"]
+    text = values.cast(pa.string()).to_numpy(zero_copy_only=False)
+    labels[~null] = np.asarray(text, dtype=object)[~null]
+    uniq, counts = np.unique(labels.astype(str), return_counts=True)
+    if len(uniq) > MAX_SLICE_VALUES:
+        keep = set(uniq[np.argsort(-counts, kind="stable")[: MAX_SLICE_VALUES - 1]].tolist())
+        labels[~np.isin(labels.astype(str), list(keep))] = "(other)"
+    return column, labels, sorted(set(labels.tolist()))
+
+
+def assess_performance(
+    log: pa.Table | Any,
+    *,
+    task: str | None = None,
+    prediction: str = "output.prediction",
+    slices: Sequence[str] = (),
+    business: Mapping[str, Any] | None = None,
+    bucket_ms: int | None = None,
+    positive_label: Any = None,
+    detectors: Sequence[str] = ("adwin",),
+    resamples: int = 1000,
+    window: Window | None = None,
+) -> PerformanceReport:
+    """Performance of a window of the prediction log joined with its labels (a table from
+    ``read_window``). See ``docs/monitoring-performance.md``: ``task`` is inferred when None,
+    ``slices`` are input columns (numeric ones cut into quantile bins), ``business`` maps names
+    to JSON-declared values, ``bucket_ms`` adds a time series, ``detectors`` run on the
+    headline error stream in prediction-time order, ``resamples`` sizes the bootstrap."""
+    import numpy as np
+    import pyarrow as pa
+
+    from keel.monitoring._detectors import METHODS
+    from keel.monitoring._performance_align import align, parse_business
+    from keel.monitoring._windows import timestamps_ms, window_of
+
+    table = _table(log)
+    for name in ("request_id", "timestamp"):
+        if name not in table.column_names:
+            raise InvalidInput(
+                f"the log lacks {name!r}; pass a table from read_window", field="log"
+            )
+    if prediction not in table.column_names:
+        outputs = [c for c in table.column_names if c.startswith("output.")]
+        raise InvalidInput(
+            f"no column {prediction!r} in the log; outputs present: {outputs or 'none'}",
+            field="prediction",
+        )
+    unknown = [d for d in detectors if d not in METHODS]
+    if unknown:
+        raise InvalidInput(
+            f"unknown detector(s) {unknown}; choose from {METHODS}", field="detectors"
+        )
+    rules = parse_business(business)
+    window = window or window_of(table)
+    n = table.num_rows
+    labels = table.column("label") if "label" in table.column_names else pa.nulls(n)
+    aligned = align(labels, table.column(prediction), task=task, positive_label=positive_label)
+    request_ids = _text(table, "request_id", "")
+    roles = _text(table, "role", "champion")
+    versions = _text(table, "model_version", "")
+    rows_in_request = (
+        np.asarray(table.column("row").fill_null(0).to_numpy(zero_copy_only=False))
+        if "row" in table.column_names
+        else np.zeros(n, dtype=np.int64)
+    )
+    times = timestamps_ms(table)
+    has_label = ~np.asarray(labels.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    labelled_ids = np.unique(request_ids[has_label].astype(str))
+    requests = len(np.unique(request_ids.astype(str)))
+
+    headline = roles == "champion"
+    if not headline.any():
+        headline = np.ones(n, dtype=bool)
+
+    def metrics_of(mask: Any) -> Metrics:
+        return compute(aligned, mask, rules, missing_labels=int((mask & ~has_label).sum()))
+
+    by_role = {str(r): metrics_of(roles == r) for r in sorted(set(roles.tolist()))}
+    by_version = {str(v): metrics_of(versions == v) for v in sorted(set(versions.tolist()))}
+    slice_results: dict[str, tuple[SliceMetrics, ...]] = {}
+    for name in slices:
+        column, values, order = _slice_values(table, name)
+        present = set(values[headline].tolist())
+        slice_results[column] = tuple(
+            SliceMetrics(
+                str(v), int((headline & (values == v)).sum()), metrics_of(headline & (values == v))
+            )
+            for v in order
+            if v in present
+        )
+    buckets = (
+        _buckets(
+            bucket_ms,
+            times,
+            headline=headline,
+            request_ids=request_ids,
+            has_label=has_label,
+            window=window,
+            metrics_of=metrics_of,
+        )
+        if bucket_ms is not None
+        else []
+    )
+    comparison = None
+    if (roles == "champion").any() and (roles == "challenger").any():
+        comparison = compare(
+            aligned,
+            champion=roles == "champion",
+            challenger=roles == "challenger",
+            keys=(request_ids, rows_in_request),
+            versions=versions,
+            resamples=resamples,
+        )
+    changes, ran = _changes(aligned, headline, times, detectors)
+    headline_metrics = metrics_of(headline)
+    reason = ""
+    if n == 0:
+        reason = "the window holds no predictions"
+    elif not has_label.any():
+        reason = "no labels have arrived for the predictions in this window"
+    return PerformanceReport(
+        task=aligned.task if aligned.usable.any() or task else None,
+        prediction=prediction,
+        rows=n,
+        requests=requests,
+        labelled_rows=int(has_label.sum()),
+        labelled_requests=len(labelled_ids),
+        metrics=headline_metrics,
+        classes=aligned.classes,
+        positive_label=aligned.positive,
+        roles=by_role,
+        versions=by_version,
+        slices=slice_results,
+        buckets=tuple(buckets),
+        comparison=comparison,
+        changes=tuple(changes),
+        detectors=tuple(ran) if ran else tuple(detectors),
+        reason=reason,
+    )
+
+
+def _buckets(
+    bucket_ms: Any,
+    times: Any,
+    *,
+    headline: Any,
+    request_ids: Any,
+    has_label: Any,
+    window: Window | None,
+    metrics_of: Callable[[Any], Metrics],
+) -> list[BucketMetrics]:
+    """The headline rows per time bucket aligned to multiples of ``bucket_ms``."""
+    import numpy as np
+
+    if isinstance(bucket_ms, bool) or not isinstance(bucket_ms, int) or bucket_ms <= 0:
+        raise InvalidInput("must be a positive number of milliseconds", field="bucket_ms")
+    buckets = []
+    starts = times - times % bucket_ms
+    for start in np.unique(starts[headline]):  # over buckets, each one vectorised pick
+        pick = headline & (starts == start)
+        s, e = int(start), int(start) + bucket_ms
+        if window is not None:
+            s, e = max(s, window.start_ms), min(e, window.end_ms)
+        buckets.append(
+            BucketMetrics(
+                s,
+                e,
+                rows=int(pick.sum()),
+                requests=len(np.unique(request_ids[pick].astype(str))),
+                labelled_requests=len(np.unique(request_ids[pick & has_label].astype(str))),
+                metrics=metrics_of(pick),
+            )
+        )
+    return buckets
+
+
+def _changes(
+    aligned: Aligned, headline: Any, times: Any, detectors: Sequence[str]
+) -> tuple[list[ChangePoint], list[str]]:
+    """Change points of the headline error stream, in prediction-time order."""
+    import numpy as np
+
+    from keel.monitoring._detectors import detect_changes, error_stream
+
+    changes: list[ChangePoint] = []
+    ran: list[str] = []
+    rows = np.flatnonzero(headline & aligned.usable)
+    if not len(rows):
+        return changes, ran
+    rows = rows[np.argsort(times[rows], kind="stable")]
+    errors = error_stream(aligned.truth[rows], aligned.predicted[rows], task=aligned.task)
+    for method in detectors:
+        if method == "ddm" and aligned.task != "classification":
+            raise InvalidInput("DDM needs a classifier's 0/1 errors", field="detectors")
+        changes += detect_changes(errors, times[rows], method=method)
+        ran.append(method)
+    return changes, ran
