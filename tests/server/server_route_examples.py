@@ -246,7 +246,12 @@ def _object_key(digest: str) -> str:
 
 # Routes where the policy admits the caller but the example is still refused for a reason of
 # its own (documented at the builder); the matrix accepts these statuses as "admitted".
-ADMITTED_REFUSALS: dict[tuple[str, str], frozenset[int]] = {}
+ADMITTED_REFUSALS: dict[tuple[str, str], frozenset[int]] = {
+    # Any signed-in caller may ask, but an object is read only by whoever can read a project
+    # referencing it (or uploaded it): a caller without a grant gets 404 (test_object_scoping).
+    ("GET", "/api/v1/artifacts/objects/{digest}"): frozenset({404}),
+    ("HEAD", "/api/v1/artifacts/objects/{digest}"): frozenset({404}),
+}
 
 
 def _granted(ctx: Ctx) -> Example:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from keel.server._objects import ObjectAccess
 from keel.server._ratelimit import RateLimiter
 from keel.server._settings import ServerSettings
 
@@ -59,6 +60,7 @@ class ServerState:
     limits: Limits
     settings: ServerSettings
     rate: RateLimiter
+    objects: ObjectAccess
     tracking_uri: str
     artifacts_uri: str
 
@@ -104,6 +106,7 @@ def open_state(settings: ServerSettings, *, auth: AuthStore | None = None) -> Se
     from keel.tracking import open_store
 
     tracking_uri, artifacts_uri = store_uris(settings)
+    engine = connect(tracking_uri)
     return ServerState(
         tracking=open_store(tracking_uri),
         content=open_content_store(artifacts_uri),
@@ -111,7 +114,8 @@ def open_state(settings: ServerSettings, *, auth: AuthStore | None = None) -> Se
         auth=auth if auth is not None else open_auth_store(tracking_uri),
         limits=Limits.from_settings(settings),
         settings=settings,
-        rate=RateLimiter(connect(tracking_uri), per_minute=settings.rate_per_minute),
+        rate=RateLimiter(engine, per_minute=settings.rate_per_minute),
+        objects=ObjectAccess(engine),
         tracking_uri=tracking_uri,
         artifacts_uri=artifacts_uri,
     )

@@ -15,24 +15,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Annotated, BinaryIO
 from urllib.parse import quote
 
 import anyio.from_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from keel._hashing import CHUNK
+from keel._hashing import CHUNK, Hasher
 from keel.artifacts import ContentStore, ObjectRef, VerifyingReader, check_digest, safe_relpath
-from keel.auth import Role
+from keel.auth import Principal, Role
 from keel.errors import IntegrityError, InvalidInput, NotFound
-from keel.server._policy import admin, authenticated, mark_unchanged, project_role
-from keel.server._state import get_state
+from keel.server._policy import (
+    admin,
+    authenticated,
+    current_principal,
+    mark_unchanged,
+    project_role,
+)
+from keel.server._state import ServerState, get_state
 from keel.server.routes.tracking import read_json, reply, run_project
 
 log = logging.getLogger("keel.server")
+Caller = Annotated[Principal, Depends(current_principal)]
 router = APIRouter(prefix="/api/v1", tags=["artifacts"])
 
 OCTETS = "application/octet-stream"
@@ -65,6 +72,19 @@ class _BodyReader:
         out = bytes(self._buffer[:cut])
         del self._buffer[:cut]
         return out
+
+
+class _HashingReader:
+    """A reader that hashes what passes through it."""
+
+    def __init__(self, reader: _BodyReader) -> None:
+        self.reader = reader
+        self.hasher = Hasher()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.reader.read(size)
+        self.hasher.update(data)
+        return data
 
 
 def _key(key: str) -> str:
@@ -114,10 +134,24 @@ async def _receive(request: Request, store_it: object) -> Response | None:
 # -- content-addressed objects -------------------------------------------------------------
 
 
+def _hidden(digest: str) -> NotFound:
+    # The same answer as for a missing object: no existence oracle.
+    return NotFound(f"no object {digest} that you can read")
+
+
+def _check_readable(state: ServerState, principal: Principal, digest: str) -> None:
+    """``NotFound`` unless stored references let ``principal`` read ``digest``
+    (``keel.server._objects``)."""
+    check_digest(digest)
+    visible = None if principal.is_admin else state.auth.visible_projects(principal)
+    if not state.objects.readable(digest, principal.user_id, visible):
+        raise _hidden(digest)
+
+
 @router.put("/artifacts/objects/{digest}", dependencies=[authenticated()], status_code=201)
-async def put_object(digest: str, request: Request) -> Response:
+async def put_object(digest: str, request: Request, principal: Caller) -> Response:
     """Store the body as the object ``digest``: hashed as it is written, published only if it
-    hashes to ``digest`` (422 otherwise, nothing stored)."""
+    hashes to ``digest`` (422 otherwise, nothing stored). The uploader may read it back."""
     state = get_state(request)
     check_digest(digest)
     declared = request.headers.get("content-length")
@@ -125,7 +159,19 @@ async def put_object(digest: str, request: Request) -> Response:
     stored: list[ObjectRef] = []
 
     def store_it(reader: _BodyReader) -> None:
-        stored.append(state.content.put_stream(reader, digest=digest, size=size))  # type: ignore[arg-type]
+        hashing = _HashingReader(reader)
+        stored.append(state.content.put_stream(hashing, digest=digest, size=size))  # type: ignore[arg-type]
+        # An object already stored is not read by the store: hash the body here all the same,
+        # since sending the bytes is what lets the uploader read the object back.
+        while hashing.read(CHUNK):
+            pass
+        if hashing.hasher.hexdigest() != digest:
+            raise InvalidInput(
+                f"the body ({hashing.hasher.size} bytes) hashes to "
+                f"{hashing.hasher.hexdigest()}, not to {digest}",
+                field="digest",
+            )
+        state.objects.record_upload(digest, principal.user_id)
 
     gone = await _receive(request, store_it)
     if gone is not None:
@@ -134,10 +180,17 @@ async def put_object(digest: str, request: Request) -> Response:
 
 
 @router.get("/artifacts/objects/{digest}", dependencies=[authenticated()])
-async def get_object(digest: str, request: Request) -> Response:
-    """The object's bytes, checked against ``digest`` as they are sent."""
+async def get_object(digest: str, request: Request, principal: Caller) -> Response:
+    """The object's bytes, checked against ``digest`` as they are sent. Only for a caller who
+    can read a project whose run, model version or dataset version references it, or who
+    uploaded it (404 otherwise, as for a missing object)."""
     state = get_state(request)
-    reader = await run_in_threadpool(_open_verified, state.content, digest)
+
+    def open_it() -> VerifyingReader:
+        _check_readable(state, principal, digest)
+        return _open_verified(state.content, digest)
+
+    reader = await run_in_threadpool(open_it)
     return StreamingResponse(
         _chunks(reader, what=f"object {digest}"),  # type: ignore[arg-type]
         media_type=OCTETS,
@@ -146,10 +199,15 @@ async def get_object(digest: str, request: Request) -> Response:
 
 
 @router.head("/artifacts/objects/{digest}", dependencies=[authenticated()])
-async def head_object(digest: str, request: Request) -> Response:
-    """Whether the object is stored (404 if not), with its size."""
+async def head_object(digest: str, request: Request, principal: Caller) -> Response:
+    """Whether the object is stored and readable by the caller (404 if not), with its size."""
     state = get_state(request)
-    ref = await run_in_threadpool(state.content.stat, digest)
+
+    def stat_it() -> ObjectRef:
+        _check_readable(state, principal, digest)
+        return state.content.stat(digest)
+
+    ref = await run_in_threadpool(stat_it)
     return Response(status_code=200, headers={SIZE_HEADER: str(ref.size)})
 
 
