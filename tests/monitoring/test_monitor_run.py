@@ -12,10 +12,15 @@ import pytest
 from keel.errors import InvalidInput
 from keel.monitoring._monitor import monitor_history, run_monitor
 from keel.monitoring._monitor_sql import open_monitor_store
+from keel.monitoring._quantities import Quantity
 from keel.monitoring._reference import ReferenceProfile
 from monitoring.monitor_support import HOUR_MS, NOW_MS, label, register_model, send, training_frame
 
 DAY = 24 * HOUR_MS
+
+
+def _results_ids(alerts: tuple[object, ...]) -> set[str | None]:
+    return {getattr(a, "result_id", None) for a in alerts}
 
 
 @pytest.fixture
@@ -33,6 +38,11 @@ def test_shifted_inputs_drift_and_unshifted_do_not(two_days: str) -> None:
     assert calm.reference.kind == "dataset" and calm.reference.source == two_days
     assert calm.drift is not None and calm.rows == 800
     assert calm.drift.drifted_columns == () and not calm.drift.dataset_drift
+    # Half the calm day was labelled, all correctly: performance over those rows only.
+    q = calm.quantities()
+    assert q["label_coverage"] == Quantity(0.5, 800)
+    assert q["performance.accuracy"] == Quantity(1.0, 400)
+    assert calm.summary["performance"] == {"metric": "accuracy", "value": 1.0, "n": 400}
     shifted = run_monitor("churn", window="24h", now_ms=NOW_MS + DAY)
     assert shifted.drift is not None
     assert set(shifted.drift.drifted_columns) == {"x", "z"}  # c was not shifted
@@ -133,3 +143,23 @@ def test_degenerate_windows_are_reported_not_crashed(two_days: str) -> None:
         run_monitor("churn", window="24h", last_rows=10)
     with pytest.raises(InvalidInput):
         run_monitor("../x")
+
+
+def test_quantities_go_to_the_alert_rules(two_days: str) -> None:
+    from keel.monitoring._alerts import add_rule, list_alert_events
+
+    add_rule("drifting", quantity="drift.share", operator=">=", threshold=0.5, window="24h")
+    add_rule("slow", quantity="latency.p99_ms", operator=">", threshold=100, window="24h")
+    calm = run_monitor("churn", now_ms=NOW_MS)
+    assert calm.alerts == ()
+    shifted = run_monitor("churn", now_ms=NOW_MS + DAY)
+    assert [(a.rule, a.kind, a.quantity) for a in shifted.alerts] == [
+        ("drifting", "fired", "drift.share")
+    ]
+    assert _results_ids(shifted.alerts) == {shifted.id}
+    assert shifted.summary["alerts"] == 1
+    assert shifted.to_dict()["alerts"][0]["rule"] == "drifting"
+    assert [e.id for e in list_alert_events()] == [a.id for a in shifted.alerts]
+    # A rule reads only results over its own window length.
+    other = run_monitor("churn", now_ms=NOW_MS + DAY, window="12h")
+    assert other.alerts == ()

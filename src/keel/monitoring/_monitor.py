@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from keel.artifacts import ArtifactBackend
+    from keel.monitoring._alerts_records import AlertEvent
     from keel.monitoring._feedback import SqlFeedbackStore
     from keel.monitoring._monitor_sql import SqlMonitorStore, StoredResult
     from keel.monitoring._operations import OperationsReport
+    from keel.monitoring._performance import PerformanceReport
     from keel.monitoring._records import ColumnDrift, DriftReport
     from keel.monitoring._reference import ReferenceProfile
 
@@ -32,6 +34,7 @@ logger = logging.getLogger("keel.monitoring.monitor")
 DEFAULT_WINDOW = "24h"
 FORMAT = "keel.monitor-result/1"
 TOP_DRIFTED = 5
+PREDICTION = "output.prediction"
 _MINUTE = 60_000
 # Series buckets: the smallest of these giving at most ~48 points over the window.
 _BUCKETS = (_MINUTE, 5 * _MINUTE, 15 * _MINUTE, 60 * _MINUTE, 360 * _MINUTE, 1440 * _MINUTE)
@@ -60,10 +63,10 @@ class MonitorResult:
     drift: DriftReport | None
     prediction_drift: tuple[ColumnDrift, ...]
     operations: OperationsReport | None
-    performance: Any | None = None
+    performance: PerformanceReport | None = None
     distributions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-    alerts: tuple[Any, ...] = ()
+    alerts: tuple[AlertEvent, ...] = ()
 
     def quantities(self) -> dict[str, Quantity]:
         """Every monitored number, by the names of ``keel.monitoring._quantities``."""
@@ -113,13 +116,8 @@ class MonitorResult:
             "notes": list(self.notes),
         }
         if alerts:
-            out["alerts"] = [_event_dict(e) for e in self.alerts]
+            out["alerts"] = [e.to_dict() for e in self.alerts]
         return out
-
-
-def _event_dict(event: Any) -> Any:
-    to_dict = getattr(event, "to_dict", None)
-    return to_dict() if callable(to_dict) else event
 
 
 def _main_metric(quantities: Mapping[str, Any]) -> tuple[str, Any] | None:
@@ -293,6 +291,10 @@ def run_monitor(
     thresholds: Mapping[str, float] | None = None,
     multivariate: bool = False,
     drift_share: float = 0.5,
+    task: str | None = None,
+    positive_label: Any = None,
+    slices: Sequence[str] = (),
+    business: Mapping[str, Any] | None = None,
     bucket_ms: int | None = None,
     store: SqlMonitorStore | None = None,
     backend: ArtifactBackend | None = None,
@@ -306,10 +308,12 @@ def run_monitor(
     ``reference`` is a ``ReferenceProfile`` or text (``docs/monitoring-runs.md``: a dataset
     ref, ``profile:PATH``, ``log:24h``, ``log:7d..1d``; default: the champion's training data
     from lineage). ``columns``, ``tests``, ``thresholds``, ``multivariate`` and
-    ``drift_share`` go to ``assess_drift``. ``store``, ``backend`` and ``feedback_store``
-    default to the configured stores (``uri`` names the metadata store)."""
+    ``drift_share`` go to ``assess_drift``; ``task``, ``positive_label``, ``slices`` and
+    ``business`` to ``assess_performance`` (labelled rows only). ``store``, ``backend`` and
+    ``feedback_store`` default to the configured stores (``uri`` names the metadata store)."""
     from keel.monitoring._monitor_reference import monitored_columns, resolve_reference
     from keel.monitoring._operations import assess_operations
+    from keel.monitoring._performance import assess_performance
     from keel.monitoring._predlog import check_name
     from keel.monitoring._windows import read_window, window_of
 
@@ -351,6 +355,21 @@ def run_monitor(
         )
         step = bucket_ms if bucket_ms is not None else bucket_for(span.duration_ms)
         operations = assess_operations(log, bucket_ms=step, window=span)
+        performance = None
+        if PREDICTION in log.column_names:
+            performance = assess_performance(
+                log,
+                task=task,
+                positive_label=positive_label,
+                slices=slices,
+                business=business,
+                bucket_ms=step,
+                window=span,
+            )
+            if performance.reason:
+                notes.append(f"performance: {performance.reason}")
+        else:
+            notes.append(f"no performance: the window has no {PREDICTION} column (no rows)")
         result = MonitorResult(
             id=uuid.uuid4().hex,
             deployment=deployment,
@@ -361,6 +380,7 @@ def run_monitor(
             drift=drift,
             prediction_drift=predictions,
             operations=operations,
+            performance=performance,
             distributions=dists,
             notes=tuple(notes),
         )
@@ -375,7 +395,7 @@ def run_monitor(
     return result
 
 
-def _with_alerts(result: MonitorResult, events: Sequence[Any]) -> MonitorResult:
+def _with_alerts(result: MonitorResult, events: Sequence[AlertEvent]) -> MonitorResult:
     from dataclasses import replace
 
     return replace(result, alerts=tuple(events))
@@ -383,18 +403,12 @@ def _with_alerts(result: MonitorResult, events: Sequence[Any]) -> MonitorResult:
 
 def _evaluate(
     result: MonitorResult, quantities: dict[str, Quantity], *, uri: str | None
-) -> list[Any]:
+) -> list[AlertEvent]:
     """The alert rules' verdicts on this result (``keel.monitoring._alerts``)."""
-    import importlib
+    from keel.monitoring._alerts import evaluate_result
 
-    try:
-        alerts = importlib.import_module("keel.monitoring._alerts")
-    except ModuleNotFoundError as exc:
-        if exc.name != "keel.monitoring._alerts":
-            raise
-        return []  # built without alert rules: nothing to evaluate
     return list(
-        alerts.evaluate_result(
+        evaluate_result(
             result.deployment,
             result.id,
             quantities,

@@ -27,8 +27,10 @@ logger = logging.getLogger("keel.monitoring.worker")
 
 MIN_EVERY_MS = 60_000
 DEFAULT_LEASE_MS = 30 * 60_000
-_OPTIONS = ("window", "last_rows", "reference", "columns", "tests", "thresholds",
-            "multivariate", "drift_share")  # fmt: skip
+_OPTIONS = (
+    *("window", "last_rows", "reference", "columns", "tests", "thresholds", "multivariate"),
+    *("drift_share", "task", "positive_label", "slices", "business"),
+)
 
 
 def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
