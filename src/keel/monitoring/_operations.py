@@ -112,23 +112,36 @@ def _per_request(table: pa.Table) -> pa.Table:
         status = pa.array(np.full(table.num_rows, 200, dtype=np.int64))
     work = pa.table(
         {
-            "request_id": table.column("request_id"),
-            "role": table.column("role").fill_null("champion"),
+            "request_id": table.column("request_id").cast(pa.string()),
+            "role": table.column("role").cast(pa.string()).fill_null("champion"),
             "model_version": table.column("model_version").cast(pa.string()).fill_null(""),
             "latency_ms": pc.cast(table.column("latency_ms"), pa.float64()),
             "status": status,
             "ts": pa.array(timestamps_ms(table), pa.int64()),
         }
     )
-    return work.group_by(["request_id", "role"], use_threads=False).aggregate(
-        [
-            ("latency_ms", "max"),
-            ("status", "max"),
-            ("ts", "min"),
-            ("model_version", "min"),
-            ("ts", "count"),
-        ]
-    )
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("work", work)
+        # DuckDB groups a million string keys about twice as fast as Arrow's group_by here.
+        return con.sql(
+            "SELECT request_id, role, max(latency_ms) AS latency_ms_max, "
+            "max(status) AS status_max, min(ts) AS ts_min, "
+            "min(model_version) AS model_version_min, count(*) AS ts_count "
+            "FROM work GROUP BY request_id, role"
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[list[str], Any]:
+    """The distinct values of a text column and each row's index into them."""
+    import numpy as np
+
+    encoded = column.combine_chunks().dictionary_encode()
+    return [str(v) for v in encoded.dictionary.to_pylist()], np.asarray(encoded.indices)
 
 
 def _stats(latency: Any, status: Any, rows: int, span_ms: int | None) -> OperationStats:
@@ -180,10 +193,8 @@ def assess_operations(
         raise InvalidInput("must be a positive number of milliseconds", field="bucket_ms")
     window = window or window_of(table)
     grouped = _per_request(table)
-    roles = np.asarray(grouped.column("role").to_numpy(zero_copy_only=False), dtype=object)
-    versions = np.asarray(
-        grouped.column("model_version_min").to_numpy(zero_copy_only=False), dtype=object
-    )
+    role_names, roles = _codes(grouped.column("role"))
+    version_names, versions = _codes(grouped.column("model_version_min"))
     latency = grouped.column("latency_ms_max").to_numpy(zero_copy_only=False).astype(np.float64)
     status = grouped.column("status_max").to_numpy(zero_copy_only=False).astype(np.int64)
     times = grouped.column("ts_min").to_numpy(zero_copy_only=False).astype(np.int64)
@@ -194,7 +205,8 @@ def assess_operations(
         span: int | None = window.duration_ms
     else:
         span = int(times.max() - times.min()) if len(times) > 1 else None
-    front = roles == "champion" if (roles == "champion").any() else np.ones(len(roles), bool)
+    champion = role_names.index("champion") if "champion" in role_names else -1
+    front = roles == champion if champion >= 0 else np.ones(len(roles), bool)
 
     overall = _stats(latency[front], status[front], int(table.num_rows), span)
     overall = OperationStats(
@@ -205,16 +217,12 @@ def assess_operations(
         error_rate=overall.error_rate,
         client_error_rate=overall.client_error_rate,
     )
-    by_role = {
-        str(r): _stats(latency[roles == r], status[roles == r], int(rows[roles == r].sum()), span)
-        for r in sorted(set(roles.tolist()))
-    }
-    by_version = {
-        str(v): _stats(
-            latency[versions == v], status[versions == v], int(rows[versions == v].sum()), span
-        )
-        for v in sorted(set(versions.tolist()))
-    }
+    by_role: dict[str, OperationStats] = {}
+    by_version: dict[str, OperationStats] = {}
+    for names, codes, out in ((role_names, roles, by_role), (version_names, versions, by_version)):
+        for code, name in sorted(enumerate(names), key=lambda item: item[1]):  # over groups
+            pick = codes == code
+            out[name] = _stats(latency[pick], status[pick], int(rows[pick].sum()), span)
     buckets: list[OperationsBucket] = []
     if bucket_ms is not None and len(times):
         step = int(bucket_ms)
