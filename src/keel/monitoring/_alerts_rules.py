@@ -119,9 +119,9 @@ class AlertRule:
             return False
         if self.deployment not in ("*", deployment):
             return False
-        if self._is_glob:
-            return fnmatch.fnmatchcase(quantity, self.quantity)
-        return quantity == self.quantity
+        if quantity == self.quantity:
+            return True  # also a column name holding glob characters, taken literally
+        return self._is_glob and fnmatch.fnmatchcase(quantity, self.quantity)
 
     def breached(self, value: float) -> bool:
         if self.operator == ">":
