@@ -6,7 +6,9 @@ returned, so the same class can be spelled ``1``, ``1.0``, ``"1"`` or ``True``. 
 
 * A value that is a number, a boolean (``True`` = 1) or text that parses as a number is that
   number; ``"1"``, ``1``, ``1.0`` and ``True`` are the same class, shown as ``1``.
-* Any other text is a class named by its text, exactly (``"yes"`` is not ``"Yes"``).
+* Any other text is a class named by its text, exactly (``"yes"`` is not ``"Yes"``). The log
+  writer stores a column of mixed values as JSON text; text in JSON quotes (``'"yes"'``) is
+  read back as the string it encodes.
 * When every label and prediction is a number the pair is numeric; otherwise the numbers are
   compared by their text (``1.0`` as ``"1"``) with the text values.
 
@@ -22,6 +24,7 @@ regression, ``{"over": a, "under": b}`` (value per unit of over- / under-predict
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +78,17 @@ def _numbers_and_text(column: pa.ChunkedArray | pa.Array, field: str) -> tuple[A
         null |= np.isnan(numbers)
         return numbers, np.full(len(numbers), None, dtype=object), null
     text = column.cast(pa.string()).to_pandas()
+    quoted = text.str.startswith('"') & text.str.endswith('"') & (text.str.len() >= 2)
+    if quoted.any():
+        # The log writer stores a column of mixed values as JSON text: '"yes"' means yes.
+        uniq = pd.unique(text[quoted])
+        decoded = {}
+        for value in uniq:  # over distinct values, not rows
+            try:
+                decoded[value] = str(json.loads(value))
+            except ValueError:
+                decoded[value] = value
+        text = text.where(~quoted, text.map(decoded))
     numbers = np.array(pd.to_numeric(text, errors="coerce"), dtype=np.float64)
     numbers[~np.isfinite(numbers)] = np.nan  # "inf" and "nan" text stay text
     return numbers, text.to_numpy(dtype=object), null

@@ -114,8 +114,13 @@ def compute(
                 reasons[name] = f"only one class ({only}) among the labels and predictions"
         else:
             values.update(_metrics.classification_metrics(truth, pred, classes=codes))
-        confusion = _metrics.confusion(truth, pred, classes=codes)
-        confusion = type(confusion)(labels=aligned.classes, counts=confusion.counts)
+        k = len(codes)
+        # counts[i][j]: true class i predicted as j, as sklearn's confusion_matrix (which
+        # warns on a single class instead of answering)
+        counts = np.bincount(truth * k + pred, minlength=k * k).reshape(k, k)
+        confusion = _metrics.ConfusionMatrix(
+            labels=aligned.classes, counts=tuple(tuple(int(c) for c in row) for row in counts)
+        )
         metrics = Metrics(n, values, reasons, confusion, missing_labels=missing_labels)
     else:
         truth, pred = aligned.truth[rows], aligned.predicted[rows]
