@@ -275,3 +275,14 @@ def _load_remote() -> None:
 
 
 _load_remote()
+
+
+def _load_models() -> None:
+    # The model registry, release and deployment routes (imported last: that module builds
+    # on the names above).
+    from models_route_examples import EXAMPLES as MODEL_EXAMPLES
+
+    EXAMPLES.update(MODEL_EXAMPLES)
+
+
+_load_models()

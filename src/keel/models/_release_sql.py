@@ -243,12 +243,10 @@ class SqlReleaseStore(SqlStore, ReleaseStore):
 def open_release_store(uri: str | None = None) -> ReleaseStore:
     """The release store at ``uri`` (default: the configured tracking URI)."""
     from keel.config import get_settings
-    from keel.errors import ConfigError
 
     target = uri or get_settings().tracking_uri
     if target.startswith(("http://", "https://")):
-        raise ConfigError(
-            "model releases (evaluations, gates, approvals) need a SQL metadata store; "
-            "over HTTP they run on the server"
-        )
+        from keel.models._release_http import HttpReleaseStore  # a team server's
+
+        return HttpReleaseStore(target)
     return SqlReleaseStore(target)

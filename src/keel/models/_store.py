@@ -15,7 +15,11 @@ def open_registry(uri: str | None = None) -> ModelRegistry:
         from keel.models._sql import SqlModelRegistry
 
         return SqlModelRegistry(normal)
+    if normal.startswith(("http:", "https:")):
+        from keel.models._http import HttpModelRegistry  # a team server's (token: KEEL_TOKEN)
+
+        return HttpModelRegistry(normal)
     raise ConfigError(
-        f"KEEL_TRACKING_URI: no model registry for {normal!r} yet; use sqlite:///path or "
-        "postgresql://…"
+        f"KEEL_TRACKING_URI: no model registry for {normal!r}; use sqlite:///path, "
+        "postgresql://… or a team server's http(s)://…"
     )

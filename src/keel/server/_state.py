@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from keel.artifacts import ContentStore
     from keel.auth import AuthStore
     from keel.data import DataStore
+    from keel.models import Models
+    from keel.models._release_base import ReleaseStore
+    from keel.serving._deployments import Deployments
     from keel.tracking import TrackingStore
 
 
@@ -57,6 +60,9 @@ class ServerState:
     content: ContentStore
     data: DataStore
     auth: AuthStore
+    models: Models  # the registry, on the content and tracking stores above
+    releases: ReleaseStore
+    deployments: Deployments
     limits: Limits
     settings: ServerSettings
     rate: RateLimiter
@@ -68,6 +74,9 @@ class ServerState:
         self.tracking.close()
         self.data.close()
         self.auth.close()
+        self.models.registry.close()
+        self.releases.close()
+        self.deployments.store.close()
         self.content.backend.close()
 
 
@@ -103,15 +112,23 @@ def open_state(settings: ServerSettings, *, auth: AuthStore | None = None) -> Se
     from keel.auth import open_auth_store
     from keel.data import open_data_store
     from keel.db import connect
+    from keel.models import Models, open_registry
+    from keel.models._release_sql import open_release_store
+    from keel.serving._deployments import open_deployments
     from keel.tracking import open_store
 
     tracking_uri, artifacts_uri = store_uris(settings)
     engine = connect(tracking_uri)
+    tracking = open_store(tracking_uri)
+    content = open_content_store(artifacts_uri)
     return ServerState(
-        tracking=open_store(tracking_uri),
-        content=open_content_store(artifacts_uri),
+        tracking=tracking,
+        content=content,
         data=open_data_store(tracking_uri),
         auth=auth if auth is not None else open_auth_store(tracking_uri),
+        models=Models(open_registry(tracking_uri), content, tracking),
+        releases=open_release_store(tracking_uri),
+        deployments=open_deployments(tracking_uri),
         limits=Limits.from_settings(settings),
         settings=settings,
         rate=RateLimiter(engine, per_minute=settings.rate_per_minute),

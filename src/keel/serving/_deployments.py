@@ -314,4 +314,8 @@ def open_deployments(uri: str | None = None) -> Deployments:
     from keel.serving._deployments_sql import SqlDeploymentStore
 
     normal = normalize_tracking_uri(uri) if uri is not None else get_settings().tracking_uri
+    if normal.startswith(("http:", "https:")):
+        from keel.serving._deployments_http import HttpDeploymentStore  # a team server's
+
+        return Deployments(HttpDeploymentStore(normal), open_registry(normal))
     return Deployments(SqlDeploymentStore(normal), open_registry(normal))

@@ -5,13 +5,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from keel.server.routes import admin, artifacts, auth, data, health, tracking
+from keel.server.routes import (
+    admin,
+    artifacts,
+    auth,
+    data,
+    deployments,
+    health,
+    models,
+    tracking,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
     tracking.router,
     artifacts.router,
     data.router,
+    models.router,
+    deployments.router,
     auth.router,
     admin.router,
 ]

@@ -14,7 +14,7 @@ or filesystem path from a client: the server owns the store. Downloads carry
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated, BinaryIO
 from urllib.parse import quote
 
@@ -139,13 +139,19 @@ def _hidden(digest: str) -> NotFound:
     return NotFound(f"no object {digest} that you can read")
 
 
-def _check_readable(state: ServerState, principal: Principal, digest: str) -> None:
-    """``NotFound`` unless stored references let ``principal`` read ``digest``
-    (``keel.server._objects``)."""
-    check_digest(digest)
-    visible = None if principal.is_admin else state.auth.visible_projects(principal)
-    if not state.objects.readable(digest, principal.user_id, visible):
-        raise _hidden(digest)
+def check_readable(state: ServerState, principal: Principal, digests: Iterable[str]) -> None:
+    """``NotFound`` unless stored references let ``principal`` read every one of ``digests``
+    (``keel.server._objects``). Routes that make a record refer to objects call it too, so
+    naming a digest in a record cannot earn the right to read it."""
+    wanted = sorted(set(digests))
+    for digest in wanted:
+        check_digest(digest)
+    if principal.is_admin or not wanted:
+        return
+    visible = state.auth.visible_projects(principal)
+    for digest in wanted:
+        if not state.objects.readable(digest, principal.user_id, visible):
+            raise _hidden(digest)
 
 
 @router.put("/artifacts/objects/{digest}", dependencies=[authenticated()], status_code=201)
@@ -187,7 +193,7 @@ async def get_object(digest: str, request: Request, principal: Caller) -> Respon
     state = get_state(request)
 
     def open_it() -> VerifyingReader:
-        _check_readable(state, principal, digest)
+        check_readable(state, principal, [digest])
         return _open_verified(state.content, digest)
 
     reader = await run_in_threadpool(open_it)
@@ -204,7 +210,7 @@ async def head_object(digest: str, request: Request, principal: Caller) -> Respo
     state = get_state(request)
 
     def stat_it() -> ObjectRef:
-        _check_readable(state, principal, digest)
+        check_readable(state, principal, [digest])
         return state.content.stat(digest)
 
     ref = await run_in_threadpool(stat_it)

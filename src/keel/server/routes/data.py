@@ -16,6 +16,7 @@ from keel.errors import InvalidInput
 from keel.server._idempotency import idempotent
 from keel.server._policy import admin, authenticated, current_principal, role_anywhere
 from keel.server._state import get_state
+from keel.server.routes.artifacts import check_readable
 from keel.server.routes.tracking import read_json, reply
 
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -30,6 +31,10 @@ async def create_version(request: Request, principal: Caller) -> Response:
     new = new_from_wire(body)
 
     def call() -> Response:
+        # A dataset's objects become readable to anyone with a role: the caller must be able
+        # to read each one already (it uploaded them, or they are shared with it).
+        objects = new.objects if isinstance(new.objects, tuple) else ()
+        check_readable(state, principal, [d for d in (new.digest, *objects) if isinstance(d, str)])
         return reply(version_to_wire(state.data.create_version(new)), 201)
 
     return await idempotent(request, principal, raw, call)
