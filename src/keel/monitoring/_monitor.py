@@ -97,7 +97,8 @@ class MonitorResult:
         return summarise(self.to_dict(alerts=True))
 
     def to_dict(self, *, alerts: bool = True) -> dict[str, Any]:
-        """The JSON-safe document stored (without ``alerts``, which the alert store keeps)."""
+        """The JSON-safe document (stored first without ``alerts``; they are attached once
+        the alert rules have judged the stored result)."""
         out: dict[str, Any] = {
             "format": FORMAT,
             "id": self.id,
@@ -392,7 +393,19 @@ def run_monitor(
         events = _evaluate(result, quantities, uri=uri)
         if events:
             result = _with_alerts(result, events)
+            _attach(result, store, uri=uri)
     return result
+
+
+def _attach(result: MonitorResult, store: SqlMonitorStore | None, *, uri: str | None) -> None:
+    from keel.monitoring._monitor_sql import open_monitor_store
+
+    monitors = open_monitor_store(uri) if store is None else store
+    try:
+        monitors.attach_alerts(result.id, [e.to_dict() for e in result.alerts])
+    finally:
+        if store is None:
+            monitors.close()
 
 
 def _with_alerts(result: MonitorResult, events: Sequence[AlertEvent]) -> MonitorResult:

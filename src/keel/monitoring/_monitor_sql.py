@@ -1,6 +1,7 @@
 """Stored monitoring results and recurring monitors on SQLite or PostgreSQL.
 
-Results are history: never updated, listed newest first per deployment. Schedules are claimed
+Results are history, listed newest first per deployment; once stored only the alerts they
+raised are attached (``attach_alerts``). Schedules are claimed
 by workers with a compare-and-set ``UPDATE``: a worker reads a due row, then sets its lease
 only ``WHERE next_due_ms`` is still the value it read and no live lease exists. On PostgreSQL
 the second of two concurrent updates waits for the first's row lock, re-checks the condition
@@ -181,6 +182,29 @@ class SqlMonitorStore(SqlStore):
         }
         self._write(lambda conn: conn.execute(monitor_results.insert().values(row)))
         return self.get_result(id)
+
+    def attach_alerts(self, id: str, alerts: list[dict[str, Any]]) -> None:
+        """Record the alert events a stored run raised (evaluated after it was stored) in its
+        document and summary; nothing else of a stored run ever changes."""
+
+        def work(conn: Connection) -> None:
+            row = conn.execute(
+                select(monitor_results.c.summary, monitor_results.c.result).where(
+                    monitor_results.c.id == id
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"no monitoring result {id!r}")
+            summary, result = json.loads(row.summary), json.loads(row.result)
+            summary["alerts"] = len(alerts)
+            result["alerts"] = alerts
+            conn.execute(
+                monitor_results.update()
+                .where(monitor_results.c.id == id)
+                .values(summary=_dumps(summary), result=_dumps(result))
+            )
+
+        self._write(work)
 
     def get_result(self, id: str) -> StoredResult:
         """The whole stored run; ``NotFound`` if there is none with this id."""

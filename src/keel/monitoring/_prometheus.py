@@ -16,8 +16,6 @@ latest stored result.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,21 +90,9 @@ def metrics_text(uri: str | None = None) -> str:
 def write_metrics(path: str | Path, *, uri: str | None = None) -> Path:
     """Write the exposition text to ``path`` atomically (temp file, fsync, rename), as the
     textfile collector requires: it must never read a half-written file."""
-    target = Path(path)
-    data = metrics_text(uri).encode()
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    from keel.monitoring._monitor_files import write_atomically
+
+    return write_atomically(path, metrics_text(uri).encode())
 
 
 def serve_metrics(port: int, *, host: str = "127.0.0.1", uri: str | None = None) -> Any:
