@@ -157,14 +157,28 @@ def _table(log: Any) -> pa.Table:
         ) from None
 
 
-def _text(table: pa.Table, column: str, default: str) -> Any:
+def _codes(table: pa.Table, column: str, default: str) -> tuple[list[str], Any]:
+    """The distinct values of a text column and each row's int64 index into them (integer
+    comparisons, not a million string ones)."""
     import numpy as np
     import pyarrow as pa
 
-    if column not in table.column_names:
-        return np.full(table.num_rows, default, dtype=object)
-    col = table.column(column).cast(pa.string()).fill_null(default)
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+    if column not in table.column_names or table.num_rows == 0:
+        return [default], np.zeros(table.num_rows, dtype=np.int64)
+    values = table.column(column).cast(pa.string()).fill_null(default).combine_chunks()
+    encoded = values.dictionary_encode()
+    names = [str(v) for v in encoded.dictionary.to_pylist()]
+    return names, np.asarray(encoded.indices, dtype=np.int64)
+
+
+def _distinct(codes: Any) -> int:
+    import numpy as np
+
+    return int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
+
+
+def _name(item: tuple[int, str]) -> str:
+    return item[1]
 
 
 def _slice_values(table: pa.Table, name: str) -> tuple[str, Any, list[str]]:
@@ -254,9 +268,13 @@ def assess_performance(
     n = table.num_rows
     labels = table.column("label") if "label" in table.column_names else pa.nulls(n)
     aligned = align(labels, table.column(prediction), task=task, positive_label=positive_label)
-    request_ids = _text(table, "request_id", "")
-    roles = _text(table, "role", "champion")
-    versions = _text(table, "model_version", "")
+    _, request_ids = _codes(table, "request_id", "")
+    role_names, role_codes = _codes(table, "role", "champion")
+    version_names, version_codes = _codes(table, "model_version", "")
+    champion_rows, challenger_rows = (
+        role_codes == role_names.index(r) if r in role_names else np.zeros(n, dtype=bool)
+        for r in ("champion", "challenger")
+    )
     rows_in_request = (
         np.asarray(table.column("row").fill_null(0).to_numpy(zero_copy_only=False))
         if "row" in table.column_names
@@ -264,18 +282,19 @@ def assess_performance(
     )
     times = timestamps_ms(table)
     has_label = ~np.asarray(labels.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    labelled_ids = np.unique(request_ids[has_label].astype(str))
-    requests = len(np.unique(request_ids.astype(str)))
+    requests = _distinct(request_ids)
 
-    headline = roles == "champion"
+    headline = champion_rows
     if not headline.any():
         headline = np.ones(n, dtype=bool)
 
     def metrics_of(mask: Any) -> Metrics:
         return compute(aligned, mask, rules, missing_labels=int((mask & ~has_label).sum()))
 
-    by_role = {str(r): metrics_of(roles == r) for r in sorted(set(roles.tolist()))}
-    by_version = {str(v): metrics_of(versions == v) for v in sorted(set(versions.tolist()))}
+    by_role = {r: metrics_of(role_codes == i) for i, r in sorted(enumerate(role_names), key=_name)}
+    by_version = {
+        v: metrics_of(version_codes == i) for i, v in sorted(enumerate(version_names), key=_name)
+    }
     slice_results: dict[str, tuple[SliceMetrics, ...]] = {}
     for name in slices:
         column, values, order = _slice_values(table, name)
@@ -301,13 +320,13 @@ def assess_performance(
         else []
     )
     comparison = None
-    if (roles == "champion").any() and (roles == "challenger").any():
+    if champion_rows.any() and challenger_rows.any():
         comparison = compare(
             aligned,
-            champion=roles == "champion",
-            challenger=roles == "challenger",
+            champion=champion_rows,
+            challenger=challenger_rows,
             keys=(request_ids, rows_in_request),
-            versions=versions,
+            versions=np.asarray(version_names, dtype=object)[version_codes],
             resamples=resamples,
         )
     changes, ran = _changes(aligned, headline, times, detectors)
@@ -323,7 +342,7 @@ def assess_performance(
         rows=n,
         requests=requests,
         labelled_rows=int(has_label.sum()),
-        labelled_requests=len(labelled_ids),
+        labelled_requests=_distinct(request_ids[has_label]),
         metrics=headline_metrics,
         classes=aligned.classes,
         positive_label=aligned.positive,
@@ -365,8 +384,8 @@ def _buckets(
                 s,
                 e,
                 rows=int(pick.sum()),
-                requests=len(np.unique(request_ids[pick].astype(str))),
-                labelled_requests=len(np.unique(request_ids[pick & has_label].astype(str))),
+                requests=_distinct(request_ids[pick]),
+                labelled_requests=_distinct(request_ids[pick & has_label]),
                 metrics=metrics_of(pick),
             )
         )
