@@ -225,6 +225,7 @@ def test_postgresql_a_batch_committing_during_a_hard_delete_leaves_no_orphans(
 ) -> None:
     from keel.db import connect
     from keel.tracking import _sql_log
+    from keel.tracking._metric_columns import MetricColumns
 
     store = SqlTrackingStore(pg_url)
     run = store.create_run(project="p")
@@ -235,7 +236,9 @@ def test_postgresql_a_batch_committing_during_a_hard_delete_leaves_no_orphans(
         _sql_log.log_batch(
             conn,
             run.id,
-            metric_rows=[("x", float(i), i, 1) for i in range(100)],
+            metric_rows=MetricColumns(
+                ["x"] * 100, [float(i) for i in range(100)], range(100), [1] * 100
+            ),
             param_values={},
             tag_values={},
         )

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, union, update
 
 from keel.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from keel.tracking._metric_columns import MetricColumns
 from keel.tracking._records import Project, Run, RunEnv, RunStatus
 from keel.tracking._sql_load import encode_packages, load_runs, project_record
-from keel.tracking._sql_log import MetricRow, dialect_insert, upsert_tags, write_metrics
+from keel.tracking._sql_log import dialect_insert, upsert_tags, write_metrics
 from keel.tracking._tables import (
     latest_metrics,
     metrics,
@@ -170,7 +171,7 @@ def update_run(
     changes: dict[str, Any],
     now_ms: int,
     *,
-    metric_rows: Sequence[MetricRow] = (),
+    metric_rows: MetricColumns | None = None,
 ) -> None:
     query = select(runs.c.status, runs.c.end_ms).where(runs.c.id == run_id)
     if conn.dialect.name == "postgresql":
