@@ -6,6 +6,9 @@ corrections win, and champion vs challenger are compared on the same request ids
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +163,18 @@ def test_a_challenger_missing_some_requests_is_compared_on_the_shared_ones(
     assert c.champion.values["accuracy"] == pytest.approx(
         skm.accuracy_score(y[200:], champion[200:])
     )
+
+
+def test_the_docs_example_runs_and_prints_what_it_says(tmp_path: Path) -> None:
+    doc = Path(__file__).parents[2] / "docs" / "monitoring-performance.md"
+    example = doc.read_text().split("## A runnable example", 1)[1]
+    code = re.search(r"```python\n(.*?)```", example, re.S)
+    assert code is not None
+    script = tmp_path / "example.py"
+    script.write_text(code.group(1))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout.splitlines()
+    assert out[0] == "0.5 0.8"
+    assert json.loads(out[1].replace("'", '"'))["diff"] == pytest.approx(0.2)
+    assert out[2] == "Quantity(value=3.0, n=300)"
