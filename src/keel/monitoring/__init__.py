@@ -21,11 +21,20 @@ if TYPE_CHECKING:
         assess_prediction_drift,
         default_test,
     )
+    from keel.monitoring._monitor import MonitorResult, monitor_history, run_monitor
+    from keel.monitoring._monitor_worker import (
+        MonitorWorker,
+        list_schedules,
+        schedule_monitor,
+        unschedule,
+    )
     from keel.monitoring._operations import OperationsReport, assess_operations
     from keel.monitoring._performance import PerformanceReport, assess_performance
     from keel.monitoring._predlog import read_predictions
+    from keel.monitoring._prometheus import metrics_text
     from keel.monitoring._records import ColumnDrift, DriftReport, MultivariateDrift
     from keel.monitoring._reference import ColumnSummary, ReferenceProfile
+    from keel.monitoring._report import build_report, write_report
     from keel.monitoring._windows import Window, parse_window, read_window, split_buckets
 
 _LAZY = {
@@ -50,6 +59,16 @@ _LAZY = {
     "assess_operations": "keel.monitoring._operations",
     "OperationsReport": "keel.monitoring._operations",
     "ColumnSummary": "keel.monitoring._reference",
+    "run_monitor": "keel.monitoring._monitor",
+    "monitor_history": "keel.monitoring._monitor",
+    "MonitorResult": "keel.monitoring._monitor",
+    "schedule_monitor": "keel.monitoring._monitor_worker",
+    "list_schedules": "keel.monitoring._monitor_worker",
+    "unschedule": "keel.monitoring._monitor_worker",
+    "MonitorWorker": "keel.monitoring._monitor_worker",
+    "build_report": "keel.monitoring._report",
+    "write_report": "keel.monitoring._report",
+    "metrics_text": "keel.monitoring._prometheus",
     "ReferenceProfile": "keel.monitoring._reference",
 }
 
@@ -60,6 +79,8 @@ __all__ = [
     "ColumnDrift",
     "ColumnSummary",
     "DriftReport",
+    "MonitorResult",
+    "MonitorWorker",
     "MultivariateDrift",
     "OperationsReport",
     "PerformanceReport",
@@ -70,12 +91,20 @@ __all__ = [
     "assess_operations",
     "assess_performance",
     "assess_prediction_drift",
+    "build_report",
     "default_test",
     "detect_changes",
+    "list_schedules",
+    "metrics_text",
+    "monitor_history",
     "parse_window",
     "read_predictions",
     "read_window",
+    "run_monitor",
+    "schedule_monitor",
     "split_buckets",
+    "unschedule",
+    "write_report",
 ]
 
 
