@@ -76,8 +76,10 @@ class _Serving:
     def versions(self) -> str:
         return ",".join(h.ref for h in self.hosts.values())
 
-    def after_answer(self, record: PredictionRecord, endpoint: Endpoint) -> None:
-        """Runs once the answer is sent: the log hook, then the shadow copy."""
+    async def after_answer(self, record: PredictionRecord, endpoint: Endpoint) -> None:
+        """Runs once the answer is sent: the log hook, then the shadow copy. A coroutine, so
+        Starlette runs it on the event loop; a plain function would cost every request a hop
+        to its thread pool and back, for what is one append to a list."""
         hook = endpoint.on_prediction or self.on_prediction
         if hook is not no_op:
             try:

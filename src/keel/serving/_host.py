@@ -8,6 +8,7 @@ of a host (``swap``) without touching the routes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -31,8 +32,19 @@ class Predictor(Protocol):
     def predict(self, data: Any) -> Any: ...
 
 
+@lru_cache(maxsize=64)
+def _column_index(names: tuple[str, ...]) -> Any:
+    """The columns ``Index`` of a signature, built once: pandas spends far longer turning a
+    list of names into an Index than placing one 2-D block of data under it."""
+    import pandas as pd
+
+    return pd.Index(names)
+
+
 def _frame(batch: Sequence[Inputs]) -> Any:
-    """One DataFrame (or array) for a whole micro-batch: columns are concatenated in NumPy."""
+    """One DataFrame (or array) for a whole micro-batch: columns are concatenated in NumPy.
+    Columns of one numeric dtype become a single 2-D block (a dict of arrays costs pandas a
+    block per column, and the model then interleaves them again)."""
     import pandas as pd
 
     first = batch[0]
@@ -41,10 +53,16 @@ def _frame(batch: Sequence[Inputs]) -> Any:
         return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
     assert first.columns is not None
     if len(batch) == 1:
-        return pd.DataFrame(dict(first.columns), copy=False)
-    names = list(first.columns)
-    cols = {n: np.concatenate([b.columns[n] for b in batch if b.columns]) for n in names}
-    return pd.DataFrame(cols, copy=False)
+        cols = first.columns
+    else:
+        cols = {
+            n: np.concatenate([b.columns[n] for b in batch if b.columns]) for n in first.columns
+        }
+    arrays = list(cols.values())
+    dtype = arrays[0].dtype
+    if dtype.kind in "biuf" and all(a.dtype == dtype for a in arrays):
+        return pd.DataFrame(np.column_stack(arrays), columns=_column_index(tuple(cols)), copy=False)
+    return pd.DataFrame(dict(cols), copy=False)
 
 
 class ModelHost:
