@@ -207,3 +207,30 @@ def test_one_notification_for_two_breaching_results_inside_the_cooldown(
         assert len(list_alerts(state="open", uri=db_url)) == 1
         evaluate_result("churn", "r3", q(0.6), window_ms=DAY, at_ms=T0 + HOUR, uri=db_url)
         assert len(hook.requests) == 2
+
+
+def test_failed_deliveries_are_sent_again_on_redeliver(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.monitoring._alerts import redeliver
+
+    monkeypatch.setenv("KEEL_TEST_ALERT_SECRET", "s3cret")
+    with receiver((503, {})) as hook:
+        config = {"url": hook.url, "secret_env": "KEEL_TEST_ALERT_SECRET", "allow_http": True,
+                  "allow_private": True, "attempts": 2}  # fmt: skip
+        add_channel("hook", "webhook", config, uri=db_url)
+        add_rule("drift", quantity="drift.share", operator=">", threshold=0.3,
+                 channels=["hook"], uri=db_url)  # fmt: skip
+        [fired] = evaluate_result("churn", "r1", q(0.5), window_ms=DAY, at_ms=T0, uri=db_url)
+        [failed] = list_deliveries(fired.alert_id, uri=db_url)
+        assert (failed.status, failed.attempts, failed.http_status) == ("failed", 2, 503)
+        hook.script = [(503, {}), (503, {}), (200, {})]  # the receiver is back
+        [done] = redeliver(fired.alert_id, uri=db_url)
+        assert (done.id, done.status, done.attempts, done.http_status) == (
+            failed.id,
+            "delivered",
+            3,
+            200,
+        )
+        assert redeliver(fired.alert_id, uri=db_url) == [done]  # nothing left to send
+        assert len(hook.requests) == 3

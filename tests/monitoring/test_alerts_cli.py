@@ -27,7 +27,8 @@ def keel(*args: str) -> str:
 COMMANDS = [
     [], ["rules"], ["rules", "add"], ["rules", "ls"], ["rules", "rm"], ["rules", "enable"],
     ["rules", "disable"], ["channels"], ["channels", "add"], ["channels", "ls"],
-    ["channels", "rm"], ["channels", "test"], ["ls"], ["ack"], ["history"],
+    ["channels", "rm"], ["channels", "test"], ["ls"], ["ack"], ["history"], ["show"],
+    ["redeliver"],
 ]  # fmt: skip
 
 
@@ -64,6 +65,11 @@ def test_channels_rules_alerts_ack_and_history(monkeypatch: pytest.MonkeyPatch) 
     [alert] = json.loads(keel("alerts", "ls", "--state", "open", "--json"))
     assert (alert["rule"], alert["value"], alert["severity"]) == ("drift", 0.5, "critical")
     assert "drift.share > 0.3" in keel("alerts", "ls")
+    shown = json.loads(keel("alerts", "show", str(alert["id"]), "--json"))
+    assert [e["kind"] for e in shown["events"]] == ["fired"]
+    assert [(d["channel"], d["status"]) for d in shown["deliveries"]] == [("ops", "delivered")]
+    assert "Deliveries" in keel("alerts", "show", str(alert["id"]))
+    assert "delivered" in keel("alerts", "redeliver", str(alert["id"]))  # nothing to resend
     acked = json.loads(keel("alerts", "ack", str(alert["id"]), "--note", "on it", "--json"))
     assert (acked["kind"], acked["note"]) == ("acked", "on it")
     assert json.loads(keel("alerts", "ls", "--state", "open", "--json")) == []

@@ -10,7 +10,7 @@ import typer
 from keel.cli._output import console, print_json, table
 
 if TYPE_CHECKING:
-    from keel.monitoring._alerts_records import Alert, AlertEvent
+    from keel.monitoring._alerts_records import Alert, AlertEvent, Delivery
     from keel.monitoring._alerts_rules import AlertRule
     from keel.monitoring._channels import Channel, SendResult
 
@@ -302,6 +302,63 @@ def alerts_ack(
         print_json(event.to_dict())
     else:
         console.print(f"Acknowledged alert {alert_id} as {event.actor}")
+
+
+@app.command("show")
+def alerts_show(
+    alert_id: Annotated[int, typer.Argument(help="Alert id (see `keel alerts ls`).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """One alert with its events and the delivery of each notification."""
+    api = _api()
+    alert = api.get_alert(alert_id)
+    events = api.list_alert_events(alert_id=alert_id, limit=10_000)
+    deliveries = api.list_deliveries(alert_id)
+    if as_json:
+        print_json({"alert": alert.to_dict(), "events": [e.to_dict() for e in events],
+                    "deliveries": [d.to_dict() for d in deliveries]})  # fmt: skip
+        return
+    _print_alert(alert, events, deliveries)
+
+
+@app.command("redeliver")
+def alerts_redeliver(
+    alert_id: Annotated[int, typer.Argument(help="Alert id (see `keel alerts ls`).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Send again the notifications of an alert that were not delivered."""
+    deliveries = _api().redeliver(alert_id)
+    if as_json:
+        print_json([d.to_dict() for d in deliveries])
+        return
+    _deliveries_table(deliveries)
+    if any(d.status != "delivered" for d in deliveries):
+        from keel.cli._output import fail
+
+        fail("some notifications are still not delivered", hint="see the error column")
+
+
+def _print_alert(alert: Alert, events: list[AlertEvent], deliveries: list[Delivery]) -> None:
+    from keel._time import format_ms
+
+    console.print(
+        f"Alert [bold]{alert.id}[/] ({alert.state}, {alert.severity}): {alert.deployment} "
+        f"{alert.condition} [rule {alert.rule}]\n"
+        f"latest value {alert.value} (n={alert.n}), opened {format_ms(alert.opened_ms)}"
+        + (f", resolved {format_ms(alert.resolved_ms)}" if alert.resolved_ms else "")
+        + (f", acked by {alert.acked_by}: {alert.ack_note or ''}" if alert.acked_by else ""),
+        highlight=False,
+    )
+    rows = [[e.id, format_ms(e.at_ms), e.kind, e.value, e.n, e.actor or "", e.note or ""]
+            for e in events]  # fmt: skip
+    table("Events", ["event", "at", "kind", "value", "n", "by", "note"], rows)
+    _deliveries_table(deliveries)
+
+
+def _deliveries_table(deliveries: list[Delivery]) -> None:
+    rows = [[d.event_id, d.channel, d.status, d.attempts, d.http_status, d.error or ""]
+            for d in deliveries]  # fmt: skip
+    table("Deliveries", ["event", "channel", "status", "attempts", "http", "error"], rows)
 
 
 @app.command("history")

@@ -529,9 +529,9 @@ class SqlAlertStore(SqlStore):
         http_status: int | None,
         error: str | None,
     ) -> None:
-        values = {
+        values: dict[str, Any] = {
             "status": "delivered" if ok else "failed",
-            "attempts": attempts,
+            "attempts": alert_deliveries.c.attempts + attempts,  # redeliveries add up
             "http_status": http_status,
             "error": None if error is None else error[:2000],
             "finished_ms": _time.now_ms(),

@@ -350,8 +350,32 @@ def list_alert_events(
     return result
 
 
+def get_alert(alert_id: int, *, uri: str | None = None) -> Alert:
+    result: Alert = _with_store(uri, lambda s: s.get_alert(alert_id))
+    return result
+
+
 def list_deliveries(alert_id: int, *, uri: str | None = None) -> list[Delivery]:
     result: list[Delivery] = _with_store(uri, lambda s: s.list_deliveries(alert_id=alert_id))
+    return result
+
+
+def redeliver(alert_id: int, *, uri: str | None = None) -> list[Delivery]:
+    """Send again every delivery of the alert's events that is not ``delivered`` (a receiver
+    that was down, a secret that was missing); returns the alert's deliveries afterwards. The
+    event is sent as recorded, with the alert as it is now."""
+
+    def work(store: SqlAlertStore) -> list[Delivery]:
+        alert = store.get_alert(alert_id)
+        events = {e.id: e for e in store.list_events(alert_id=alert_id, limit=10_000)}
+        pending: dict[int, list[tuple[int, str]]] = {}
+        for d in store.list_deliveries(alert_id=alert_id):
+            if d.status != "delivered":
+                pending.setdefault(d.event_id, []).append((d.id, d.channel))
+        deliver(store, [Notice(events[i], alert, tuple(ds)) for i, ds in pending.items()])
+        return store.list_deliveries(alert_id=alert_id)
+
+    result: list[Delivery] = _with_store(uri, work)
     return result
 
 
