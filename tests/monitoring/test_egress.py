@@ -155,3 +155,15 @@ def test_the_response_read_is_bounded() -> None:
     policy = EgressPolicy(allow_http=True, allow_private=True, max_response_bytes=1)
     with receiver() as hook:
         assert post(hook.url, b"{}", policy=policy).body == b"o"
+
+
+def test_credentials_in_the_url_are_refused_and_an_unknown_name_is_a_failed_delivery() -> None:
+    with pytest.raises(InvalidInput, match="credentials"):
+        post("https://user:secret@hooks.example.com/x", b"{}")
+    result = post(
+        "https://keel-alert-test.invalid/x",  # .invalid never resolves (RFC 6761)
+        b"{}",
+        policy=EgressPolicy(attempts=1),
+    )
+    assert (result.ok, result.status, result.attempts) == (False, None, 1)
+    assert "resolve" in (result.error or "")

@@ -27,12 +27,16 @@ A refused destination raises ``PermissionDenied``; every other outcome is an ``E
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import os
 import random
 import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -107,10 +111,30 @@ def address_problem(address: str, *, allow_private: bool) -> str | None:
     return None
 
 
+_RESOLVE_TIMEOUT_S = 10.0
+
+
+@functools.cache
+def _resolver_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(4, thread_name_prefix="keel-egress-dns")
+
+
+# A forked child has none of the pool's threads: it starts a pool of its own.
+os.register_at_fork(after_in_child=_resolver_pool.cache_clear)
+
+
 def system_resolver(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (IPv4 and IPv6, TCP), in the resolver's order."""
+    """Every address ``host`` resolves to (IPv4 and IPv6, TCP), in the resolver's order, within
+    ``_RESOLVE_TIMEOUT_S`` (``getaddrinfo`` itself has no timeout; a lookup left running in the
+    pool finishes on its own)."""
+    pool = _resolver_pool()
+    lookup = pool.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=_RESOLVE_TIMEOUT_S)
+    except FutureTimeout:
+        raise httpcore.ConnectTimeout(
+            f"resolving {host!r} took over {_RESOLVE_TIMEOUT_S:g} s"
+        ) from None
     except (socket.gaierror, UnicodeError) as exc:
         raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc}") from exc
     addresses: list[str] = []
@@ -205,6 +229,12 @@ def check_url(url: str, policy: EgressPolicy) -> None:
         raise InvalidInput(f"not a URL: {exc}", field="url") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InvalidInput("must be an absolute https:// URL", field="url")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInput(
+            "must not hold credentials (user:password@): they would be stored; put a URL that "
+            "holds a secret in an environment variable (url_env)",
+            field="url",
+        )
     if parts.scheme == "http" and not policy.allow_http:
         raise InvalidInput(
             "must use https://; an admin may set allow_http=true on the channel for a test "
