@@ -93,7 +93,10 @@ def default() -> Models:
             from keel.models._store import open_registry
             from keel.tracking import open_store
 
-            found = Models(open_registry(), open_content_store(), open_store())
+            # A team server owns its artifact store: its clients reach it through the server.
+            remote = settings.tracking_uri.startswith(("http://", "https://"))
+            content = open_content_store(settings.tracking_uri if remote else None)
+            found = Models(open_registry(), content, open_store())
             _default.clear()
             _default[key] = found
     return found
