@@ -9,6 +9,9 @@ percent-encoded forms, backslashes and NUL never reach a backend. The API takes 
 or filesystem path from a client: the server owns the store. Downloads carry
 ``Content-Disposition: attachment`` (and the security headers every response has, among them
 ``X-Content-Type-Options: nosniff``), so a stored HTML file is never rendered by a browser.
+
+Any signed-in caller may store an object, but reading one (``GET``/``HEAD``) is scoped by the
+stored references to it (``keel.server._objects``): anything else is 404, like a missing one.
 """
 
 from __future__ import annotations
