@@ -14,10 +14,13 @@ mapping ``name -> Quantity``. Names are dotted, lower case, and stable across ru
 ``performance.<metric>``            a metric of the champion over labelled rows
 ``performance.<role>.<metric>``     the same per role (``champion``, ``challenger``)
 ``performance.version.<v>.<metric>`` the same per model version
+``performance.business.<name>``     a business metric (cost or value per outcome)
+``performance.challenger_gain.<m>`` challenger minus champion on the same labelled requests
 ``concept_drift.changes``           change points the detectors found in the error stream
 ``requests``                        logged requests in the window
 ``throughput_rps``                  requests per second over the window
 ``error_rate``                      share of requests answered with a server error (5xx)
+``client_error_rate``               share of requests refused as bad input (4xx)
 ``latency.p50_ms`` / ``.p95_ms`` / ``.p99_ms``  request latency quantiles
 ==================================  =======================================================
 
