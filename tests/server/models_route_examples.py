@@ -126,6 +126,11 @@ EXAMPLES: dict[tuple[str, str], Builder] = {
     ("POST", f"{M}/decisions"): lambda ctx, c: Example(
         "POST", f"{M}/decisions", json=_decision(ctx, _model(ctx))
     ),
+    ("POST", f"{M}/promote"): lambda ctx, c: Example(
+        "POST",
+        f"{M}/promote",
+        json={"name": _model(ctx), "version": 1, "gates": {"champion": {"max_size_mb": 100}}},
+    ),
     ("POST", f"{M}/decisions/moved"): lambda ctx, c: Example(
         "POST", f"{M}/decisions/moved", json={"id": _stored_decision(ctx)}
     ),

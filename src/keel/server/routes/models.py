@@ -312,6 +312,53 @@ async def save_decision(request: Request, principal: Caller) -> Response:
     return await idempotent(request, principal, raw, call)
 
 
+@router.post("/promote", dependencies=[WRITE])
+async def promote(request: Request, principal: Caller) -> Response:
+    """Run the gates for ``alias`` on the server, record the decision under the caller's name
+    and move the alias when every gate passed or ``override_reason`` is given (``check: true``
+    moves nothing: a recorded gate check). The gates travel in the body as the ``[gates]``
+    table of ``keel.toml`` (the server reads no gates file); gates that score the model on a
+    dataset run where the data is read, with ``keel models promote`` pointed at the server."""
+    from keel.models._gates import parse_gates
+    from keel.models._promote import promote as promote_version
+
+    state = get_state(request)
+    _, body = await read_json(request)
+    name, number = _text(body, "name"), _number(body, "version")
+    alias = _text(body, "alias", optional=True) or "champion"
+    override = _text(body, "override_reason", optional=True)
+    check = body.get("check", False)
+    if not isinstance(check, bool):
+        raise InvalidInput("expected true or false", field="check")
+    table = body.get("gates")
+    table = {} if table is None else table
+    if not isinstance(table, dict):
+        raise InvalidInput("must be the [gates] table as a JSON object", field="gates")
+    spec = parse_gates(table, alias, source="<request>")
+    if spec.needs_predictions:
+        raise InvalidInput(
+            "metric, beat and fairness gates score the model on a dataset; run them with "
+            "`keel models promote` (KEEL_TRACKING_URI pointed at this server)",
+            field="gates",
+        )
+
+    def call() -> dict[str, Any]:
+        decision = promote_version(
+            state.models,
+            state.releases,
+            name,
+            number,
+            alias,
+            gates=spec,
+            override_reason=override,
+            actor=principal.username,
+            move=not check,
+        )
+        return decision.to_dict()
+
+    return reply(await run_in_threadpool(call))
+
+
 @router.post("/decisions/moved", dependencies=[WRITE])
 async def mark_moved(request: Request) -> Response:
     """Record that the alias of a stored decision has moved."""
