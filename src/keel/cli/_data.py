@@ -27,6 +27,10 @@ def _size(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def _folder_size(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
 def _row(v: DatasetVersion) -> list[Any]:
     from keel._time import format_ms
 
@@ -48,12 +52,16 @@ def add(  # noqa: PLR0917 - Typer passes every option positionally
     """Add SOURCE as the next version of NAME (nothing new if its content is unchanged)."""
     import keel.data
 
-    total = (
-        sum(p.stat().st_size for p in source.rglob("*") if p.is_file()) if source.is_dir() else 0
-    )
-    with transfer_progress("adding", total, quiet=json or not total) as advance:
+    # The bar's total costs a walk of the folder: only for a person watching, not for --json.
+    total = 0 if json or not source.is_dir() else _folder_size(source)
+    with transfer_progress("adding", total, quiet=not total) as advance:
         v = keel.data.add(
-            source, name=name, description=description, tags=tag or (), key=key, progress=advance
+            source,
+            name=name,
+            description=description,
+            tags=tag or (),
+            key=key,
+            progress=advance if total else None,
         )
     if json:
         print_json(v.to_dict())

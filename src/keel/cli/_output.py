@@ -1,19 +1,45 @@
-"""Printing for people (Rich tables) and for scripts (``--json``)."""
+"""Printing for people (Rich tables) and for scripts (``--json``).
+
+Rich loads on the first thing printed for people: a command run with ``--json`` never imports
+it (CLI start-up is part of every command's time).
+"""
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import orjson
-from rich.console import Console
-from rich.table import Table
 
-# Piped output is not cut to 80 columns: a script or a pager gets whole tables.
-console = Console(width=None if Console().is_terminal else 200)
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@functools.cache
+def _rich_console(*, stderr: bool) -> Console:
+    from rich.console import Console
+
+    if stderr:
+        return Console(stderr=True)
+    # Piped output is not cut to 80 columns: a script or a pager gets whole tables.
+    return Console(width=None if Console().is_terminal else 200)
+
+
+class _LazyConsole:
+    """Stands for a Rich console and makes it on first use."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_rich_console(stderr=self._stderr), name)
+
+
+console = cast("Console", _LazyConsole(stderr=False))
+err_console = cast("Console", _LazyConsole(stderr=True))
 
 
 def print_json(value: Any) -> None:
@@ -26,6 +52,8 @@ def print_json(value: Any) -> None:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """A readable table; empty cells for None."""
+    from rich.table import Table
+
     t = Table(title=title, header_style="bold", title_justify="left")
     for i, column in enumerate(columns):
         # Ids, names and numbers never wrap; only the last column folds when space runs out.
@@ -56,6 +84,9 @@ def transfer_progress(
 ) -> Iterator[Callable[[int], None]]:
     """A byte progress bar for uploads and downloads; yields the callback that advances it
     (by the bytes just moved). Hidden with ``quiet`` (``--json``) and when not on a terminal."""
+    if quiet:
+        yield lambda _n: None
+        return
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     with Progress(
@@ -63,8 +94,7 @@ def transfer_progress(
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
-        console=err_console,
-        disable=quiet,
+        console=_rich_console(stderr=True),
         transient=True,
     ) as progress:
         task = progress.add_task(description, total=total)
