@@ -41,7 +41,7 @@ def test_env_beats_project_file(keel_home: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_project_file_without_a_keel_table_is_fine(keel_home: Path) -> None:
     (keel_home.parent / "keel.toml").write_text("[gates.champion]\nmax_size_mb = 10\n")
-    assert Settings().metric_batch_size == Settings.model_fields["metric_batch_size"].default
+    assert Settings().metric_batch_size == Settings.metric_batch_size  # the class default
 
 
 def test_broken_project_file_names_the_file(keel_home: Path) -> None:
@@ -89,3 +89,33 @@ def test_artifacts_uri_forms(tmp_path: Path) -> None:
         normalize_artifacts_uri("gs://bucket")
     with pytest.raises(ConfigError, match="bucket"):
         normalize_artifacts_uri("s3:///x")
+
+
+def test_keyword_arguments_beat_the_environment(
+    keel_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("keel_project", "from-env")  # any case, as the variables always were
+    assert Settings().project == "from-env"
+    assert Settings(project="given").project == "given"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KEEL_METRIC_BATCH_SIZE", "many"),
+        ("KEEL_METRIC_BATCH_SIZE", "1.5"),
+        ("KEEL_FLUSH_TIMEOUT_S", "soon"),
+    ],
+)
+def test_unreadable_value_names_the_variable(
+    keel_home: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=f"{variable}: expected"):
+        Settings()
+
+
+def test_wrong_type_in_the_project_file_names_the_file(keel_home: Path) -> None:
+    (keel_home.parent / "keel.toml").write_text('[keel]\nmetric_batch_size = "x"\n')
+    with pytest.raises(ConfigError, match=r"keel\.toml: \[keel\] metric_batch_size: expected"):
+        Settings()

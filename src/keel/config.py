@@ -3,28 +3,25 @@
 With nothing set, everything lives in a ``.keel/`` folder found by walking up from the working
 directory (like ``.git``), falling back to ``~/.keel``. URIs are normalised here, once, so the
 rest of Keel sees one spelling per backend.
+
+A plain dataclass rather than pydantic-settings: every command reads these, and importing
+pydantic-settings (and the plugin scan it triggers) cost each CLI start-up tens of milliseconds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import field_validator
-from pydantic_settings import (
-    BaseSettings,
-    InitSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
-
 from keel.errors import ConfigError
 
 HOME_DIRNAME = ".keel"
 PROJECT_FILE = "keel.toml"
+ENV_PREFIX = "KEEL_"
 
 
 def find_home(start: Path | None = None) -> Path:
@@ -43,10 +40,11 @@ def _project_file() -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-class Settings(BaseSettings):
-    """Every setting Keel reads. Field ``x`` is set by ``KEEL_X`` or ``x`` under ``[keel]``."""
-
-    model_config = SettingsConfigDict(env_prefix="KEEL_", extra="ignore", frozen=True)
+@dataclasses.dataclass(frozen=True, init=False)
+class Settings:
+    """Every setting Keel reads. Field ``x`` is set by ``KEEL_X`` (any case) or ``x`` under
+    ``[keel]`` in the project file; keyword arguments override both. Unknown ``KEEL_*``
+    variables and ``[keel]`` keys are ignored (other parts of Keel read theirs)."""
 
     home: Path = Path()
     tracking_uri: str = ""
@@ -60,35 +58,55 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 15.0
     heartbeat_timeout_s: float = 120.0
 
-    @field_validator("metric_queue_size", "metric_batch_size")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v <= 0:
-            raise ValueError("must be a positive integer")
-        return v
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+    def __init__(self, **overrides: Any) -> None:
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        unknown = set(overrides) - set(fields)
+        if unknown:
+            raise TypeError(f"Settings has no field {sorted(unknown)[0]!r}")
+        env = {k.lower(): v for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX)}
         project = _project_file()
-        if project is not None:
-            sources.append(InitSettingsSource(settings_cls, init_kwargs=_keel_table(project)))
-        return tuple(sources)
-
-    def model_post_init(self, context: Any, /) -> None:
+        table = _keel_table(project) if project is not None else {}
+        origin: dict[str, str] = {}
+        for name, field in fields.items():
+            if name in overrides:
+                raw, origin[name] = overrides[name], name
+            elif (ENV_PREFIX + name).lower() in env:
+                raw, origin[name] = env[(ENV_PREFIX + name).lower()], ENV_PREFIX + name.upper()
+            elif name in table:
+                raw, origin[name] = table[name], f"{project}: [keel] {name}"
+            else:
+                raw, origin[name] = field.default, name
+            object.__setattr__(self, name, _coerce(field.default, raw, origin[name]))
+        for name in ("metric_queue_size", "metric_batch_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(
+                    f"{origin[name]}: {name} must be a positive integer, got {getattr(self, name)}"
+                )
         home = self.home if str(self.home) not in ("", ".") else find_home()
         object.__setattr__(self, "home", home.expanduser().resolve())
         tracking = self.tracking_uri or f"sqlite:///{self.home / 'keel.db'}"
         object.__setattr__(self, "tracking_uri", normalize_tracking_uri(tracking))
         artifacts = self.artifacts_uri or str(self.home / "artifacts")
         object.__setattr__(self, "artifacts_uri", normalize_artifacts_uri(artifacts))
+
+
+def _coerce(default: object, raw: object, where: str) -> Any:
+    """``raw`` (text from the environment, a TOML value, or a default) as the type of the
+    field's ``default``; ``ConfigError`` naming ``where`` when it is not one."""
+    if isinstance(default, Path) and isinstance(raw, str | Path):
+        return Path(raw)
+    if isinstance(default, str) and isinstance(raw, str):
+        return raw
+    if not isinstance(raw, bool):
+        try:
+            if isinstance(default, int) and isinstance(raw, int | str):
+                return int(raw)
+            if isinstance(default, float) and isinstance(raw, int | float | str):
+                return float(raw)
+        except ValueError:
+            pass
+    kind = "a whole number" if isinstance(default, int) else type(default).__name__
+    raise ConfigError(f"{where}: expected {kind}, got {raw!r}")
 
 
 def _keel_table(path: Path) -> dict[str, Any]:
@@ -144,10 +162,7 @@ def normalize_artifacts_uri(uri: str) -> str:
 
 @lru_cache(maxsize=1)
 def _cached() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:  # pydantic's ValidationError names the setting
-        raise ConfigError(str(exc)) from exc
+    return Settings()
 
 
 def get_settings() -> Settings:
