@@ -109,10 +109,13 @@ def default() -> Datasets:
         if found is None:
             from keel.artifacts import open_content_store
             from keel.data._datasets import Datasets
+            from keel.data._opening import OpeningStore
             from keel.data._state import StateCache
 
+            # The metadata store opens in the background (SQLAlchemy alone takes a new
+            # process ~0.2 s to import) while an add lists, hashes and stores its files.
             found = Datasets(
-                open_data_store(),
+                OpeningStore(open_data_store),
                 open_content_store(),
                 state=StateCache(settings.home / "state.db"),
             )
