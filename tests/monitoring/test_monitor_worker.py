@@ -40,6 +40,9 @@ def test_schedule_validation_and_listing() -> None:
     assert info.value.field == "window"
     with pytest.raises(InvalidInput):
         schedule_monitor("churn", every="1h", colour="red")
+    with pytest.raises(InvalidInput) as info:
+        schedule_monitor("churn", every="1h", thresholds={"ks": float("nan")})
+    assert info.value.field == "options"
     unschedule("churn")
     with pytest.raises(NotFound):
         unschedule("churn")

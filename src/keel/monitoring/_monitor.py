@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel import _time
 from keel.errors import InvalidInput
-from keel.monitoring._monitor_reference import OUTPUT, Reference
+from keel.monitoring._monitor_reference import OUTPUT, Reference, window_text
 from keel.monitoring._quantities import Quantity
 from keel.monitoring._windows import Window
 
@@ -352,7 +352,7 @@ def run_monitor(
         current = monitored_columns(log)
         options = _DriftOptions(columns, tests, thresholds, multivariate, drift_share)
         drift, predictions, dists, notes = _drift_part(
-            ref, current, options, name=f"{deployment} {_window_text(span)}"
+            ref, current, options, name=f"{deployment} {window_text(span)}"
         )
         step = bucket_ms if bucket_ms is not None else bucket_for(span.duration_ms)
         operations = assess_operations(log, bucket_ms=step, window=span)
@@ -430,11 +430,6 @@ def _evaluate(
             uri=uri,
         )
     )
-
-
-def _window_text(window: Window) -> str:
-    d = window.to_dict()
-    return f"{d['start']}..{d['end']}"
 
 
 def monitor_history(

@@ -175,7 +175,7 @@ def resolve_reference(
                 field="reference",
             ) from None
         table = monitored_columns(read_log(span))
-        source = f"log:{_iso(span)}"
+        source = f"log:{window_text(span)}"
         if not table.num_rows:
             return Reference("log", source, None, "the reference window has no rows", span)
         return Reference("log", source, ReferenceProfile.from_frame(table, source=source), "", span)
@@ -194,6 +194,7 @@ def resolve_reference(
     return Reference("dataset", ref, _dataset_profile(ref))
 
 
-def _iso(window: Window) -> str:
+def window_text(window: Window) -> str:
+    """``START..END`` in ISO-8601, as users write a range."""
     d = window.to_dict()
     return f"{d['start']}..{d['end']}"

@@ -8,6 +8,7 @@ loop after the current run.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -53,6 +54,10 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
     reference = out.get("reference")
     if reference is not None and not isinstance(reference, str):
         raise InvalidInput("must be text, e.g. churn@v3 or log:7d..1d", field="reference")
+    try:
+        json.dumps(out, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"options must be plain JSON values ({exc})", field="options") from None
     return out
 
 
