@@ -107,6 +107,63 @@ def request_hash(method: str, path: str, body: bytes) -> str:
     return str(h.hexdigest())
 
 
+def claim_in(
+    conn: Connection,
+    principal: str,
+    key: str,
+    req_hash: str,
+    *,
+    now: int,
+    answer: Stored | None = None,
+) -> Stored | None:
+    """Claim ``key`` inside the caller's transaction: None means go ahead; a ``Stored`` answer
+    means replay it. With ``answer``, the key is recorded with that answer at once: a caller
+    whose whole write is this one transaction then commits the write and its key together (or
+    neither), and no claim in progress is ever visible."""
+    values = {
+        "request_hash": req_hash,
+        "status": IN_PROGRESS if answer is None else answer.status,
+        "body": None if answer is None else answer.body,
+        "created_ms": now,
+        "expires_ms": now + TTL_MS,
+    }
+    this_key = (idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
+    # The common case, a new key, is one statement; a used key is then read locked.
+    claimed = conn.execute(
+        _insert_ignore(conn)
+        .values(principal=principal, key=key, **values)
+        .returning(idempotency_keys.c.key)
+    ).first()
+    if claimed is not None:
+        return None
+    row = conn.execute(
+        select(
+            idempotency_keys.c.request_hash,
+            idempotency_keys.c.status,
+            idempotency_keys.c.body,
+            idempotency_keys.c.created_ms,
+            idempotency_keys.c.expires_ms,
+        )
+        .where(*this_key)
+        .with_for_update()
+    ).first()
+    if row is None:  # expired and deleted in between: the retry claims it afresh
+        raise StoreUnavailable("the Idempotency-Key changed hands; try again")
+    if row.expires_ms > now:
+        if row.request_hash != req_hash:
+            raise InvalidInput(
+                "this key was already used for a different request; send a new key",
+                field=HEADER,
+            )
+        if row.status != IN_PROGRESS:
+            return Stored(row.status, bytes(row.body or b""))
+        if now - row.created_ms < STALE_CLAIM_MS:
+            raise StoreUnavailable("a request with this Idempotency-Key is still being processed")
+    # Expired, or a claim abandoned by a dead process: take it over.
+    conn.execute(update(idempotency_keys).where(*this_key).values(**values))
+    return None
+
+
 class IdempotencyStore:
     """The key table of the server's metadata database."""
 
@@ -116,56 +173,9 @@ class IdempotencyStore:
     def claim(self, principal: str, key: str, req_hash: str) -> Stored | None:
         """Claim ``key`` for this request: None means go ahead (then ``finish`` or
         ``release``); a ``Stored`` answer means replay it."""
-        now = now_ms()
-
-        values = {
-            "request_hash": req_hash,
-            "status": IN_PROGRESS,
-            "body": None,
-            "created_ms": now,
-            "expires_ms": now + TTL_MS,
-        }
-        this_key = (idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
-
-        def work(conn: Connection) -> Stored | None:
-            # The common case, a new key, is one statement; a used key is then read locked.
-            claimed = conn.execute(
-                _insert_ignore(conn)
-                .values(principal=principal, key=key, **values)
-                .returning(idempotency_keys.c.key)
-            ).first()
-            if claimed is not None:
-                return None
-            row = conn.execute(
-                select(
-                    idempotency_keys.c.request_hash,
-                    idempotency_keys.c.status,
-                    idempotency_keys.c.body,
-                    idempotency_keys.c.created_ms,
-                    idempotency_keys.c.expires_ms,
-                )
-                .where(*this_key)
-                .with_for_update()
-            ).first()
-            if row is None:  # expired and deleted in between: the retry claims it afresh
-                raise StoreUnavailable("the Idempotency-Key changed hands; try again")
-            if row.expires_ms > now:
-                if row.request_hash != req_hash:
-                    raise InvalidInput(
-                        "this key was already used for a different request; send a new key",
-                        field=HEADER,
-                    )
-                if row.status != IN_PROGRESS:
-                    return Stored(row.status, bytes(row.body or b""))
-                if now - row.created_ms < STALE_CLAIM_MS:
-                    raise StoreUnavailable(
-                        "a request with this Idempotency-Key is still being processed"
-                    )
-            # Expired, or a claim abandoned by a dead process: take it over.
-            conn.execute(update(idempotency_keys).where(*this_key).values(**values))
-            return None
-
-        result = transaction(self._engine, work)
+        result = transaction(
+            self._engine, lambda conn: claim_in(conn, principal, key, req_hash, now=now_ms())
+        )
         if random.random() < 0.01:
             self.expire()
         return result
@@ -223,6 +233,37 @@ def _store_of(request: Request) -> IdempotencyStore:
     return store
 
 
+def replay(stored: Stored) -> Response:
+    """The answer first given to a key, sent again."""
+    return Response(
+        stored.body,
+        status_code=stored.status,
+        media_type="application/json" if stored.body else None,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+def claim_with_answer(
+    request: Request, principal: Principal, raw: bytes, answer: Stored
+) -> Callable[[Connection], Stored | None] | None:
+    """For a write done in ONE transaction of the server's database (a metric batch): the
+    claim of the request's ``Idempotency-Key`` to run first in that transaction, recording
+    ``answer`` (the write's success) with it, so a retry finds the key exactly when the write
+    committed; it returns the stored answer of an earlier identical request (``replay`` it,
+    write nothing). None when the request has no key. Call from a worker thread; if the write
+    fails with a client error, answer through ``idempotent`` instead, which records errors."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    check_key(key)
+    store = _store_of(request)
+    if random.random() < 0.01:
+        store.expire()
+    who = f"user:{principal.user_id}"
+    digest = request_hash(request.method, request.url.path, raw)
+    return lambda conn: claim_in(conn, who, key, digest, now=now_ms(), answer=answer)
+
+
 async def idempotent(
     request: Request, principal: Principal, raw: bytes, call: Callable[[], Response]
 ) -> Response:
@@ -239,12 +280,7 @@ async def idempotent(
     def work() -> Response:
         stored = store.claim(who, key, digest)
         if stored is not None:
-            return Response(
-                stored.body,
-                status_code=stored.status,
-                media_type="application/json" if stored.body else None,
-                headers={"Idempotent-Replayed": "true"},
-            )
+            return replay(stored)
         try:
             response = call()
         except KeelError as exc:

@@ -188,7 +188,7 @@ class HttpTrackingStore(TrackingStore):
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         got = self.http.call("GET", f"{_run(run_id)}/metric-history", params={"key": key})
-        return _wire.metrics_from_wire(got)
+        return list(_wire.metrics_from_wire(got))
 
     def log_io(self, run_id: str, items: Iterable[RunIO]) -> None:
         body = {"items": [_wire.io_to_wire(i) for i in items]}

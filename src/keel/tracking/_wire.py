@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keel.errors import InvalidInput
+from keel.tracking._metric_columns import MetricColumns
 from keel.tracking._records import (
     ArtifactFile,
     Metric,
@@ -65,28 +66,39 @@ def obj(value: object, field: str = "body") -> dict[str, Any]:
 # -- metrics ---------------------------------------------------------------------------------
 
 
-def metrics_to_wire(points: Sequence[Metric]) -> dict[str, list[Any]]:
-    values: list[Any] = []
-    for p in points:
-        v: object = p.value  # whatever the caller put there: checked remotely
-        if isinstance(v, float):  # numpy floats too, as the local store accepts them
-            v = float(v)
-            values.append(v if v - v == 0.0 else encode_float(v))  # v - v is NaN unless finite
-        elif isinstance(v, int):  # bools included: the server rejects them as the store does
-            values.append(v)
-        else:
-            values.append([repr(v)])  # not a number: kept distinguishable, rejected remotely
+def metrics_to_wire(points: Sequence[Metric]) -> dict[str, Sequence[Any]]:
+    if isinstance(points, MetricColumns):
+        values = points.values
+        # The writer's batches hold finite floats only (checked by type, then by a sum that
+        # is finite only if every value is): the columns go as they are.
+        if set(map(type, values)) <= {float} and math.isfinite(sum(values)):
+            return {
+                "keys": points.keys,
+                "values": values,
+                "steps": points.steps,
+                "timestamps": points.timestamps,
+            }
     return {
         "keys": [p.key for p in points],
-        "values": values,
+        "values": [_value_to_wire(p.value) for p in points],
         "steps": [p.step for p in points],
         "timestamps": [p.timestamp_ms for p in points],
     }
 
 
-def metrics_from_wire(data: object, field: str = "metrics") -> list[Metric]:
+def _value_to_wire(v: object) -> object:
+    if isinstance(v, float):  # numpy floats too, as the local store accepts them
+        v = float(v)
+        return v if v - v == 0.0 else encode_float(v)  # v - v is NaN unless finite
+    if isinstance(v, int):  # bools included: the server rejects them as the store does
+        return v
+    return [repr(v)]  # not a number: kept distinguishable, rejected remotely
+
+
+def metrics_from_wire(data: object, field: str = "metrics") -> MetricColumns:
+    """The columns of a batch; their types are checked by the store (``metrics.key`` …)."""
     if data is None:
-        return []
+        return MetricColumns([], [], [], [])
     cols = obj(data, field)
     keys, values, steps, stamps = (
         cols.get("keys"),
@@ -100,11 +112,9 @@ def metrics_from_wire(data: object, field: str = "metrics") -> list[Metric]:
     assert isinstance(steps, list) and isinstance(stamps, list)
     if not len(keys) == len(values) == len(steps) == len(stamps):
         raise InvalidInput("the columns differ in length", field=field)
-    for i, v in enumerate(values):
-        if type(v) is str and v in _SPECIAL:
-            values[i] = _SPECIAL[v]
-    # Types are checked by the store (metrics.key / .value / .step / .timestamp_ms).
-    return list(map(Metric, keys, values, steps, stamps))
+    if str in set(map(type, values)):
+        values = [_SPECIAL.get(v, v) if type(v) is str else v for v in values]
+    return MetricColumns(keys, values, steps, stamps)
 
 
 # -- records ---------------------------------------------------------------------------------
