@@ -183,8 +183,8 @@ class ContentStore:
         the hashed bytes, and a file that changes while it is read publishes nothing.
 
         ``unsynced_dirs`` (local stores, for ``put_files``): instead of fsyncing the folder of
-        a new object after its rename, add the folder to this set; the caller fsyncs them all
-        before it returns.
+        a new object after its rename (and the parent of a folder made for it), add them to
+        this set; the caller fsyncs them all before it returns.
         """
         source = Path(path)
         if not source.is_file():
@@ -237,9 +237,7 @@ class ContentStore:
                 key = object_key(digest)
                 if not self._present(key, size):
                     final = backend.final_path(key)
-                    writer.publish_as(key, final, sync_dir=unsynced_dirs is None)
-                    if unsynced_dirs is not None:
-                        unsynced_dirs.add(final.parent)
+                    writer.publish_as(key, final, unsynced=unsynced_dirs)
             finally:
                 writer.abort()  # no-op after a publish
         return ref
