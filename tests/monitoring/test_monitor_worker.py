@@ -104,7 +104,8 @@ def _count_runs(db_url: str, workers: int) -> Counter[str]:
         worker = MonitorWorker(store, run=runner, owner=f"w{i}")
         barrier.wait()
         worker.run_due(now_ms=NOW_MS)
-        store.close()
+        # Not closed here: the stores share one engine, and closing disposes it under the
+        # other thread; ``first.close()`` below disposes it once both are done.
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
     for t in threads:

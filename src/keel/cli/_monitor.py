@@ -424,7 +424,7 @@ def worker(
     if metrics_port is not None:
         from keel.monitoring._prometheus import serve_metrics
 
-        server = serve_metrics(metrics_port, host=metrics_host)
+        server = serve_metrics(metrics_port, host=metrics_host, store=store)
         console.print(f"Serving /metrics on {metrics_host}:{metrics_port}", highlight=False)
 
     def stop(signum: int, _frame: object) -> None:

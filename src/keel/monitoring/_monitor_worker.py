@@ -172,7 +172,9 @@ class MonitorWorker:
         error: str | None = None
         options = dict(schedule.options)
         try:
-            result = self.run(schedule.deployment, now_ms=now, uri=self.uri, **options)
+            result = self.run(
+                schedule.deployment, now_ms=now, uri=self.uri, store=self.store, **options
+            )
             result_id = str(result.id)
         except Exception as exc:  # noqa: BLE001 - recorded below; retried at the next due time
             error = f"{type(exc).__name__}: {exc}"

@@ -24,18 +24,21 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from prometheus_client.metrics_core import Metric
 
-    from keel.monitoring._monitor_sql import StoredResult
+    from keel.monitoring._monitor_sql import SqlMonitorStore, StoredResult
 
 
 class MonitorCollector:
     """A prometheus-client collector over the stored results at ``uri``."""
 
-    def __init__(self, uri: str | None = None) -> None:
+    def __init__(self, uri: str | None = None, *, store: SqlMonitorStore | None = None) -> None:
         self.uri = uri
+        self.store = store
 
     def _latest(self) -> list[StoredResult]:
         from keel.monitoring._monitor_sql import open_monitor_store
 
+        if self.store is not None:  # the caller's (a worker's) store, shared, not closed here
+            return self.store.latest_results()
         store = open_monitor_store(self.uri)
         try:
             return store.latest_results()
@@ -71,12 +74,12 @@ class MonitorCollector:
         yield last
 
 
-def registry(uri: str | None = None) -> CollectorRegistry:
+def registry(uri: str | None = None, *, store: SqlMonitorStore | None = None) -> CollectorRegistry:
     """A registry holding only the monitor collector (no process metrics)."""
     from prometheus_client import CollectorRegistry
 
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(MonitorCollector(uri))
+    reg.register(MonitorCollector(uri, store=store))
     return reg
 
 
@@ -95,10 +98,16 @@ def write_metrics(path: str | Path, *, uri: str | None = None) -> Path:
     return write_atomically(path, metrics_text(uri).encode())
 
 
-def serve_metrics(port: int, *, host: str = "127.0.0.1", uri: str | None = None) -> Any:
-    """Serve ``/metrics`` on ``host:port`` from a daemon thread; returns the server (call
-    ``shutdown()`` to stop it)."""
+def serve_metrics(
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    uri: str | None = None,
+    store: SqlMonitorStore | None = None,
+) -> Any:
+    """Serve ``/metrics`` on ``host:port`` from a daemon thread, reading ``store`` (default:
+    one opened per scrape at ``uri``); returns the server (call ``shutdown()`` to stop it)."""
     from prometheus_client import start_http_server
 
-    server, _thread = start_http_server(port, addr=host, registry=registry(uri))
+    server, _thread = start_http_server(port, addr=host, registry=registry(uri, store=store))
     return server
