@@ -3,7 +3,8 @@
 A client pointed at a server (``KEEL_TRACKING_URI=http(s)://…``) stores bytes through it; the
 server owns every storage path, so the client names only keys. Two families of routes:
 
-- ``/api/v1/artifacts/objects/{digest}`` for content-addressed objects (any signed-in caller):
+- ``/api/v1/artifacts/objects/{digest}`` for content-addressed objects (readable by
+  a caller who can read a project referencing the object, or who uploaded it; see docs/remote.md):
   the server hashes an upload as it writes and publishes it only if the bytes hash to the
   digest in the URL; a download is hashed again as it is sent, and the connection is cut if
   the stored bytes are corrupt, which the reader here raises as ``IntegrityError``.

@@ -66,6 +66,8 @@ dataset_objects = Table(
         primary_key=True,
     ),
     Column("digest", DIGEST, primary_key=True),
+    # Migration 0011: the server's object read check looks versions up by digest.
+    Index("ix_dataset_objects_digest", "digest"),
 )
 
 dataset_tags = Table(

@@ -87,6 +87,8 @@ model_files = Table(
     Column("path", String(1024), primary_key=True),
     Column("digest", String(80), nullable=False),
     Column("size", BigInteger, nullable=False),
+    # Migration 0011: the server's object read check looks versions up by digest.
+    Index("ix_model_files_digest", "digest"),
 )
 
 model_aliases = Table(
