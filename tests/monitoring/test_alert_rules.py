@@ -40,6 +40,7 @@ GOOD = {"quantity": "drift.share", "operator": ">", "threshold": 0.3}
         ({"threshold": True}, "threshold"),
         ({"window": "yesterday"}, "window"),
         ({"window": "0h"}, "window"),
+        ({"window": "anything"}, "window"),
         ({"window": "400d"}, "window"),
         ({"min_samples": -1}, "min_samples"),
         ({"min_samples": 2.5}, "min_samples"),
@@ -85,6 +86,16 @@ def test_a_glob_matches_names_and_an_exact_name_matches_itself_only() -> None:
     plain = make_rule("p", quantity="latency.p99_ms", operator=">", threshold=0)
     assert plain.watches("d", "latency.p99_ms", DAY)
     assert not plain.watches("d", "latency.p99_ms.x", DAY)
+
+
+def test_a_rule_reads_its_own_window_only_unless_it_says_any() -> None:
+    daily = make_rule("d", window="24h", **GOOD)
+    assert daily.watches("churn", "drift.share", DAY)
+    assert not daily.watches("churn", "drift.share", DAY // 24)
+    anywhere = make_rule("a", window="any", **GOOD)
+    assert anywhere.watches("churn", "drift.share", DAY)
+    assert anywhere.watches("churn", "drift.share", 7_123)  # an explicit range of 7.1 s
+    assert anywhere.to_dict()["window"] == "any"
 
 
 def test_store_rules_channels_and_their_errors(db_url: str) -> None:

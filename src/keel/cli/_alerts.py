@@ -39,14 +39,14 @@ def _api() -> Any:
 
 
 def _rule_row(r: AlertRule) -> list[Any]:
-    from keel.monitoring._alerts_rules import format_duration
+    from keel.monitoring._alerts_rules import format_duration, window_text
 
     source = "db" if r.source == "db" else "keel.toml"
     return [
         r.name,
         r.deployment,
         f"{r.quantity} {r.operator} {r.threshold:g}",
-        format_duration(r.window_ms),
+        window_text(r.window_ms),
         r.min_samples,
         r.severity,
         format_duration(r.cooldown_ms),
@@ -73,7 +73,7 @@ def rules_add(  # noqa: PLR0917 - Typer passes every option positionally
         str, typer.Option("--deployment", "-d", help="Deployment, or * for all.")
     ] = "*",
     window: Annotated[
-        str, typer.Option("--window", help="Monitor window the rule reads (e.g. 24h).")
+        str, typer.Option("--window", help="Monitor window the rule reads (e.g. 24h), or 'any'.")
     ] = "24h",
     min_samples: Annotated[
         int, typer.Option("--min-samples", help="Fewer samples: neither fire nor resolve.")

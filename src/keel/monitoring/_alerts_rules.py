@@ -7,7 +7,7 @@ A rule is a threshold on a monitored quantity (names in ``keel.monitoring._quant
     quantity    = "drift.column.*"       # an exact name, or a glob (* ? [..])
     operator    = ">"                    # > >= < <=
     threshold   = 0.2
-    window      = "24h"                  # the monitor window it reads; other windows are ignored
+    window      = "24h"                  # the monitor window it reads ("any": every result)
     min_samples = 500                    # n below this (or no value) is "insufficient"
     severity    = "warning"              # info | warning | critical
     channels    = ["ops-webhook"]
@@ -90,6 +90,14 @@ def format_duration(ms: int) -> str:
     return f"{ms}ms"
 
 
+ANY_WINDOW = 0  # stored window_ms of a rule that reads results over any window
+
+
+def window_text(window_ms: int) -> str:
+    """A rule's window as written: a duration, or ``any``."""
+    return "any" if window_ms == ANY_WINDOW else format_duration(window_ms)
+
+
 @dataclass(frozen=True, slots=True)
 class AlertRule:
     """A threshold on a monitored quantity; see the module docstring for each field."""
@@ -115,7 +123,7 @@ class AlertRule:
 
     def watches(self, deployment: str, quantity: str, window_ms: int) -> bool:
         """Whether this rule reads ``quantity`` of ``deployment`` over a window of ``window_ms``."""
-        if not self.enabled or window_ms != self.window_ms:
+        if not self.enabled or self.window_ms not in (ANY_WINDOW, window_ms):
             return False
         if self.deployment not in ("*", deployment):
             return False
@@ -143,7 +151,7 @@ class AlertRule:
             "quantity": self.quantity,
             "operator": self.operator,
             "threshold": self.threshold,
-            "window": format_duration(self.window_ms),
+            "window": window_text(self.window_ms),
             "min_samples": self.min_samples,
             "severity": self.severity,
             "channels": list(self.channels),
@@ -200,9 +208,9 @@ def make_rule(
         or not math.isfinite(threshold)
     ):
         raise InvalidInput(f"must be a finite number, got {threshold!r}", field=f"{where}threshold")
-    window_ms = parse_duration(window, field=f"{where}window")
-    if window_ms <= 0:
-        raise InvalidInput("must be longer than 0", field=f"{where}window")
+    window_ms = ANY_WINDOW if window == "any" else parse_duration(window, field=f"{where}window")
+    if window_ms < 0 or (window_ms == 0 and window != "any"):
+        raise InvalidInput("must be longer than 0, or 'any'", field=f"{where}window")
     if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 0:
         raise InvalidInput(
             f"must be a whole number >= 0, got {min_samples!r}", field=f"{where}min_samples"
