@@ -42,7 +42,7 @@ def test_an_add_through_an_opening_store_is_recorded(sqlite_url: str, tmp_path: 
     datasets.store.close()
 
 
-def test_the_store_opens_while_the_caller_works(sqlite_url: str) -> None:
+def test_warm_up_opens_the_store_while_the_caller_works(sqlite_url: str) -> None:
     opening_started = threading.Event()
     release = threading.Event()
 
@@ -52,11 +52,28 @@ def test_the_store_opens_while_the_caller_works(sqlite_url: str) -> None:
         return SqlDataStore(sqlite_url)
 
     store = OpeningStore(slow_open)
-    # The constructor returned while the store is still opening: the caller was not held up.
+    assert not opening_started.is_set()  # nothing starts before warm_up
+    store.warm_up()
+    # warm_up returned while the store is still opening: the caller was not held up.
     assert opening_started.wait(30)
     assert not release.is_set()
+    store.warm_up()  # a second hint starts nothing more
     release.set()
     assert store.list_versions() == []
+
+
+def test_without_warm_up_the_store_opens_in_the_callers_thread(sqlite_url: str) -> None:
+    threads: list[threading.Thread] = []
+
+    def open_here() -> DataStore:
+        threads.append(threading.current_thread())
+        return SqlDataStore(sqlite_url)
+
+    store = OpeningStore(open_here)
+    assert store.list_versions() == []
+    store.warm_up()  # already open: nothing to start
+    assert store.list_versions() == []
+    assert threads == [threading.current_thread()]
 
 
 def test_a_failed_open_is_raised_once_then_retried(sqlite_url: str) -> None:
@@ -69,6 +86,7 @@ def test_a_failed_open_is_raised_once_then_retried(sqlite_url: str) -> None:
         return SqlDataStore(sqlite_url)
 
     store = OpeningStore(flaky_open)
+    store.warm_up()
     with pytest.raises(StoreError, match="not there yet"):
         store.list_versions()
     assert store.list_versions() == []

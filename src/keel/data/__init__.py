@@ -113,7 +113,7 @@ def default() -> Datasets:
             from keel.data._state import StateCache
 
             # The metadata store opens in the background (SQLAlchemy alone takes a new
-            # process ~0.2 s to import) while an add lists, hashes and stores its files.
+            # process ~0.2 s to import) while an add hashes and stores its files.
             found = Datasets(
                 OpeningStore(open_data_store),
                 open_content_store(),

@@ -57,5 +57,9 @@ class ContractStore(abc.ABC):
 class DataStore(VersionStore, ContractStore, abc.ABC):
     """Everything keel.data persists as metadata. Implementations raise only ``keel.errors``."""
 
+    def warm_up(self) -> None:
+        """A hint that the store is about to be used (an add is about to store its bytes): a
+        store that is slow to open may start opening now. Does nothing by default."""
+
     def close(self) -> None:
         """Release connections."""

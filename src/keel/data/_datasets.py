@@ -74,6 +74,7 @@ class Datasets:
             else _check_text(produced_by, "produced_by", 250),
         }
         if _ingest.is_frame(source):
+            self.store.warm_up()  # opens while the table is converted and profiled
             return self._add_table(_ingest.from_frame(source), meta, source_digest=None)
         if not isinstance(source, str | os.PathLike):
             raise InvalidInput(
@@ -95,6 +96,7 @@ class Datasets:
                 ".csv, .tsv, .parquet, .jsonl or a folder",
                 field="source",
             )
+        self.store.warm_up()  # opens while the file is hashed
         source_digest = self._digests([path])[0][0]
         # Unchanged since the latest version: a stat and one metadata query, no parsing.
         existing = self.store.find_by_source(name, source_digest)
@@ -145,6 +147,9 @@ class Datasets:
         files = _ingest.list_folder(root)
         paths = [p for _, p in files]
         cached = self.state.lookup(paths) if self.state is not None else None
+        # The store opens while the files are stored; not sooner, so that opening it does not
+        # compete for the GIL with the listing above.
+        self.store.warm_up()
         refs: list[ObjectRef | None] = [None] * len(files)
         if cached is not None:
             for i, c in enumerate(cached):

@@ -3,8 +3,11 @@ with the work that needs no metadata.
 
 Opening the SQL store costs a fresh process ~0.3 s (importing SQLAlchemy, connecting, checking
 the schema's revision), and adding a folder needs the store only at the end, to record the
-version: its files are listed, hashed and stored meanwhile. Every method waits for the store;
-if opening failed, the first call raises that error and later calls try to open it again.
+version: its files are hashed and stored meanwhile. The thread starts at ``warm_up()``, which
+``Datasets.add`` calls once its own Python work is done (an import competing for the GIL would
+slow the listing of the files); a store used without it opens in the caller's thread. Every
+method waits for the store; if opening failed, the first call raises that error and later
+calls try to open it again.
 """
 
 from __future__ import annotations
@@ -17,15 +20,23 @@ from keel.data._records import DatasetVersion, NewVersion
 
 
 class OpeningStore(DataStore):
-    """The store ``open_store()`` returns, opened in a background thread from construction."""
+    """The store ``open_store()`` returns, opened at ``warm_up()`` in a background thread or at
+    first use."""
 
     def __init__(self, open_store: Callable[[], DataStore]) -> None:
         self._open_store = open_store
         self._store: DataStore | None = None
         self._error: Exception | None = None
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._open, name="keel-open-store", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._store is None and self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._open, name="keel-open-store", daemon=True
+                )
+                self._thread.start()
 
     def _open(self) -> None:
         try:
@@ -37,13 +48,17 @@ class OpeningStore(DataStore):
         store = self._store
         if store is not None:
             return store
-        self._thread.join()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join()
         with self._lock:
             if self._store is None:
                 if self._error is not None:
                     error, self._error = self._error, None
                     raise error
-                self._store = self._open_store()  # the background attempt failed: again
+                # Never warmed up, or the background attempt failed and was reported: open here.
+                self._store = self._open_store()
             return self._store
 
     def create_version(self, new: NewVersion) -> DatasetVersion:

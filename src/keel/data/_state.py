@@ -41,19 +41,32 @@ class StateCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
+        # Consistent after a crash, not durable: a lost row costs one file's hashing again.
+        conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)
         return conn
 
     def lookup(self, files: Iterable[Path]) -> list[Cached]:
-        """Each file's resolved path, its stat now, and its digest if the cache has one for
-        exactly that stat (a hit) or None (a miss, to hash and then ``record``)."""
-        paths = [Path(f).resolve() for f in files]
+        """Each file's absolute path (its folder resolved), its stat now, and its digest if
+        the cache has one for exactly that stat (a hit) or None (a miss, to hash and then
+        ``record``). A file that is a symlink keeps its own name: the stat is its target's, so
+        a retargeted link misses."""
+        folders: dict[Path, Path] = {}
+        paths: list[Path] = []
+        for name in files:
+            file = Path(name)
+            folder = folders.get(file.parent)
+            if folder is None:
+                folder = folders[file.parent] = file.parent.resolve()
+            paths.append(folder / file.name)
         stats = [p.stat() for p in paths]
         known: dict[str, tuple[int, int, int, str]] = {}
-        try:
-            conn = self._connect()
-        except sqlite3.Error:
-            conn = None  # an unusable cache costs speed, never correctness
+        conn: sqlite3.Connection | None = None
+        if self.path.exists():  # else nothing is known yet: record() creates the file
+            try:
+                conn = self._connect()
+            except sqlite3.Error:
+                conn = None  # an unusable cache costs speed, never correctness
         if conn is not None:
             try:
                 with conn:
