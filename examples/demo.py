@@ -2,7 +2,9 @@
 track both with the dataset as their input, compare; register the better one, evaluate it on a
 held-out dataset version, pass the promotion gates (with a reviewer's approval) to make it the
 champion, and write its model card; then serve it through a deployment with `keel serve`,
-measure it, and post feedback (true labels) for some of its predictions.
+measure it, send it traffic that shifts halfway (a recalibrated instrument), post feedback (true
+labels) for some of its predictions, monitor both halves (drift, performance on the delayed
+labels, latency), raise alerts, and write the HTML monitoring report.
 
 Run with `make demo`. Everything is stored locally (SQLite + files) under ./.keel/.
 """
@@ -176,11 +178,24 @@ def logged_predictions() -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in root.glob("predictions/**/*.parquet"))
 
 
-def serve_champion(rows: pd.DataFrame, labels: np.ndarray, *, requests: int = 300) -> None:
+def recalibrated(rows: pd.DataFrame) -> pd.DataFrame:
+    """The injected shift: the same patients, measured by an instrument whose "worst ..."
+    readings come out 40% high (a third of the columns move; the true labels do not)."""
+    out = rows.copy()
+    worst = [c for c in out.columns if c.startswith("worst ")]
+    out[worst] = out[worst] * 1.4
+    return out
+
+
+def serve_champion(
+    rows: pd.DataFrame, labels: np.ndarray, *, requests: int = 300
+) -> tuple[int, int, int]:
     """Serve the champion through a deployment (which logs every prediction) with `keel serve
     --deployment` on a free loopback port, send single-row requests over one keep-alive
-    connection, check the answers against the registered model, post the true labels of some
-    as feedback, print the latency, and stop the server with SIGTERM (a graceful shutdown)."""
+    connection (the second half through the recalibrated instrument), check the answers
+    against the registered model, post the true labels of some as feedback, print the latency,
+    and stop the server with SIGTERM (a graceful shutdown). Returns the epoch-ms bounds of
+    the calm and the shifted half."""
     import httpx
 
     champion = keel.models.resolve_uri(f"{MODEL}@champion")
@@ -199,21 +214,29 @@ def serve_champion(rows: pd.DataFrame, labels: np.ndarray, *, requests: int = 30
     try:
         with httpx.Client(base_url=base, timeout=10) as http:
             wait_ready(http, server)
-            expected = keel.models.load(f"{MODEL}@champion").predict(rows)
+            model = keel.models.load(f"{MODEL}@champion")
+            shifted = recalibrated(rows)
+            expected = [model.predict(rows), model.predict(shifted)]
             cols = list(rows.columns)
-            data = rows.to_numpy().tolist()
+            data = [rows.to_numpy().tolist(), shifted.to_numpy().tolist()]
             laps, served, request_ids = [], [], []
+            bounds = [int(time.time() * 1000)]
             for i in range(requests):
-                body = {"dataframe_split": {"columns": cols, "data": [data[i % len(data)]]}}
+                half = 0 if i < requests // 2 else 1
+                if i == requests // 2:
+                    bounds.append(int(time.time() * 1000))
+                row = data[half][i % len(rows)]
+                body = {"dataframe_split": {"columns": cols, "data": [row]}}
                 start = time.perf_counter()
                 answer = http.post("/invocations", json=body)
                 laps.append(time.perf_counter() - start)
                 answer.raise_for_status()
                 served.append(answer.json()["predictions"][0])
                 request_ids.append(answer.headers["keel-request-id"])
+            bounds.append(int(time.time() * 1000) + 1)
             # Ground truth arrives later in real life; here, the true label of every third one.
             items = [
-                {"request_id": request_ids[i], "label": int(labels[i % len(data)])}
+                {"request_id": request_ids[i], "label": int(labels[i % len(rows)])}
                 for i in range(0, requests, 3)
             ]
             posted = http.post("/feedback", json={"deployment": MODEL, "items": items})
@@ -222,7 +245,7 @@ def serve_champion(rows: pd.DataFrame, labels: np.ndarray, *, requests: int = 30
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
-    want = [expected[i % len(data)].item() for i in range(requests)]
+    want = [expected[0 if i < requests // 2 else 1][i % len(rows)].item() for i in range(requests)]
     laps.sort()
     p50, p99 = laps[len(laps) // 2] * 1e3, laps[int(len(laps) * 0.99)] * 1e3
     console.print(
@@ -247,6 +270,64 @@ def serve_champion(rows: pd.DataFrame, labels: np.ndarray, *, requests: int = 30
         highlight=False,
         soft_wrap=True,
     )
+    return bounds[0], bounds[1], bounds[2]
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def monitor(calm_start: int, shift_start: int, end: int) -> None:
+    """Monitor the deployment over each half of the traffic against the champion's training
+    data (found through lineage), with alert rules on drift and on accuracy over the delayed
+    labels; print both summaries and the alerts, and write the HTML and JSON report."""
+    from keel.monitoring import run_monitor, write_report
+    from keel.monitoring._alerts import add_rule, list_alerts
+    from keel.monitoring._windows import Window
+
+    # Stored rules (`keel alerts rules add` does the same); no channel, so alerts are only
+    # recorded here. `window="any"`: these monitors run over explicit time ranges.
+    add_rule("demo-drift", deployment=MODEL, quantity="drift.share", operator=">=",
+             threshold=0.2, window="any", min_samples=30, replace=True)  # fmt: skip
+    add_rule("demo-accuracy", deployment=MODEL, quantity="performance.accuracy", operator="<",
+             threshold=0.9, window="any", min_samples=30, replace=True)  # fmt: skip
+    halves = {
+        "calm": run_monitor(MODEL, window=Window(calm_start, shift_start)),
+        "shifted": run_monitor(MODEL, window=Window(shift_start, end)),
+    }
+    table = Table(title=f"Monitoring {MODEL}: each half of the traffic", header_style="bold")
+    table.add_column("")
+    for name in halves:
+        table.add_column(name, justify="right")
+    summaries = [r.summary for r in halves.values()]
+    perf = [s["performance"] or {} for s in summaries]
+    lines = {
+        "requests": [_fmt(s["requests"], ".0f") for s in summaries],
+        "drifted columns": [
+            f"{round((s['drift_share'] or 0) * s['tested_columns'])}/{s['tested_columns']}"
+            for s in summaries
+        ],
+        "drift share": [_fmt(s["drift_share"]) for s in summaries],
+        "accuracy (labelled rows)": [f"{_fmt(p.get('value'))} (n={p.get('n', 0)})" for p in perf],
+        "label coverage": [_fmt(s["label_coverage"], ".0%") for s in summaries],
+        "latency p99 (ms)": [_fmt(s["latency_p99_ms"], ".1f") for s in summaries],
+        "alerts raised": [str(s["alerts"]) for s in summaries],
+    }
+    for label, values in lines.items():
+        table.add_row(label, *values)
+    console.print(table)
+    top = [c["column"] for c in halves["shifted"].summary["top_drifted"]]
+    console.print(f"Most drifted in the shifted half: {', '.join(top)}", soft_wrap=True)
+    for alert in list_alerts(state="open", deployment=MODEL):
+        console.print(
+            f"Alert open: {alert.rule} ({alert.quantity} = {_fmt(alert.value)})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    reports = Path(get_settings().home) / "reports"
+    html, doc = reports / f"{MODEL}-monitoring.html", reports / f"{MODEL}-monitoring.json"
+    write_report(MODEL, out=html, json_out=doc)
+    console.print(f"Monitoring report: {html}", soft_wrap=True)
 
 
 def main() -> None:
@@ -289,7 +370,7 @@ def main() -> None:
     console.print(f"Learning curve of gradient-boosting: {len(history)} points of val_log_loss")
     console.print(f"Runs that used {ds.ref}: {len(keel.Client().store.runs_using(ds.ref))}")
     release(best, holdout)
-    serve_champion(x_te.reset_index(drop=True), y_te)
+    monitor(*serve_champion(x_te.reset_index(drop=True), y_te))
     console.print(f"Metadata:  {settings.tracking_uri}")
     console.print(f"Artifacts: {settings.artifacts_uri}")
     console.print('Try: keel runs search "metrics.roc_auc > 0.9" --order-by -metrics.roc_auc')
@@ -297,6 +378,7 @@ def main() -> None:
     console.print(f"     keel data show {ds.ref}")
     console.print(f"     keel models decisions {MODEL}")
     console.print(f"     keel serve --deployment {MODEL}")
+    console.print(f"     keel monitor history {MODEL}; keel alerts ls")
 
 
 if __name__ == "__main__":

@@ -71,3 +71,15 @@ def test_demo_trains_tracks_and_compares_two_models(tmp_path: Path) -> None:
         "Feedback: 100 true labels posted to POST /feedback for deployment breast-cancer; "
         "300 predictions in the prediction log"
     ) in result.stdout
+
+    # The second half of the traffic came through a recalibrated instrument: the monitor finds
+    # the shifted columns against the training data and the accuracy drop on the delayed
+    # labels, both rules raise an alert, and the HTML report is written.
+    assert re.search(r"drifted columns\s+│\s+0/30\s+│\s+10/30", result.stdout), result.stdout
+    assert "Most drifted in the shifted half: worst " in result.stdout
+    assert "Alert open: demo-drift (drift.share = 0.333)" in result.stdout
+    assert "Alert open: demo-accuracy (performance.accuracy = " in result.stdout
+    report = home / "reports" / "breast-cancer-monitoring.html"
+    assert f"Monitoring report: {report}" in result.stdout
+    page = report.read_text()
+    assert "worst radius" in page and "<svg" in page and "<script" not in page

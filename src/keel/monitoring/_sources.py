@@ -47,18 +47,6 @@ def read_reference(source: str) -> ReferenceProfile:
 
 def write_reference(profile: ReferenceProfile, path: Path) -> None:
     """Write the profile's JSON atomically: a reader sees the old file or the whole new one."""
-    import os
-    import tempfile
+    from keel.monitoring._monitor_files import write_atomically
 
-    data = profile.to_json().encode()
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, profile.to_json().encode())
