@@ -116,14 +116,22 @@ def test_on_prediction_hook_sees_each_answer(loaded: Any) -> None:
         r2 = client.post("/invocations", json=body, headers={"keel-request-id": "boom"})
         assert r2.status_code == 200  # a failing hook never changes the answer
         assert done.wait(5)
-        client.post("/invocations", json={"inputs": {"tenure": ["x"]}})  # errors are not logged
+        bad = client.post("/invocations", json={"inputs": {"tenure": ["x"]}})
+        assert bad.status_code == 422
         first = seen[0]
         assert first.request_id == "req-7" and first.model == "churn" and first.version == "1"
         assert first.route == "invocations" and first.latency_ms > 0
         assert first.inputs.columns is not None
         assert list(first.inputs.columns["tenure"]) == x["tenure"].tolist()
+        assert first.outputs is not None and first.status == 200
         assert first.outputs.tolist() == r.json()["predictions"]
-        assert len(seen) == 2
+        deadline = time.monotonic() + 5  # a failed request reaches the hook too, after its answer
+        while len(seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(seen) == 3
+        failed = seen[2]
+        assert failed.status == 422 and failed.request_id == bad.headers["keel-request-id"]
+        assert failed.inputs is None and failed.outputs is None  # the body did not parse
         deadline = time.monotonic() + 5  # the hook runs after the answer was sent
         while _sample(host, "keel_serving_hook_errors_total") < 1 and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -43,6 +43,7 @@ BASE_COLUMNS = (
     "timestamp",
     "latency_ms",
     "row",
+    "status",  # HTTP status of the request; files written before it existed read as 200
 )
 _HOUR_MS = 3_600_000
 # Past this many distinct request ids, one query for the deployment's labels beats many IN lists.
@@ -133,6 +134,7 @@ def _empty(with_feedback: bool) -> pa.Table:
         pa.field("timestamp", pa.timestamp("us", tz="UTC")),
         pa.field("latency_ms", pa.float64()),
         pa.field("row", pa.int32()),
+        pa.field("status", pa.int32()),
     ]
     if with_feedback:
         fields += [
@@ -140,6 +142,21 @@ def _empty(with_feedback: bool) -> pa.Table:
             pa.field("label_timestamp", pa.timestamp("us", tz="UTC")),
         ]
     return pa.schema(fields).empty_table()
+
+
+def _with_status(table: pa.Table) -> pa.Table:
+    """``status`` as int32 on every row: files written before the column existed (absent
+    from all files, or null where DuckDB unioned old files with new ones) mean 200."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if "status" not in table.column_names:
+        return table.append_column(
+            pa.field("status", pa.int32()), pa.repeat(pa.scalar(200, pa.int32()), table.num_rows)
+        )
+    index = table.column_names.index("status")
+    column = pc.fill_null(table.column(index), 200).cast(pa.int32())
+    return table.set_column(index, pa.field("status", pa.int32()), column)
 
 
 def _labels(store: SqlFeedbackStore, deployment: str, ids: list[str]) -> pa.Table:
@@ -203,6 +220,7 @@ def read_predictions(
                 "ORDER BY timestamp, request_id, role, row",
                 params=[start_ms, end_ms],
             ).to_arrow_table()
+        predictions = _with_status(predictions)
         if with_feedback:
             ids = sorted(set(predictions.column("request_id").to_pylist()))
             own = feedback_store is None

@@ -1,15 +1,17 @@
 """HTTP plumbing of the inference app: bounded body reads, one JSON error shape, and the
-``keel-request-id`` / ``keel-model-version`` headers on every response."""
+``keel-request-id`` / ``keel-model-version`` headers on every response. The predict routes
+run on plain ASGI (``receive_body``, ``header``, ``send_json``); the others on Starlette."""
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from fastapi import Request, Response
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keel.errors import InvalidInput, KeelError, LimitExceeded, NotFound, RateLimited
@@ -26,27 +28,38 @@ def json_response(content: Any, *, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
+def classify(exc: BaseException) -> tuple[int, str, str]:
+    """``(HTTP status, error code, metric reason)`` of an error answering a request."""
+    if isinstance(exc, MalformedRequest):
+        return 400, "BAD_REQUEST", "malformed"
+    if isinstance(exc, LimitExceeded):
+        return 413, "LIMIT_EXCEEDED", "too_large"
+    if isinstance(exc, InvalidInput):
+        return 422, "INVALID_INPUT", "invalid_input"
+    if isinstance(exc, NotFound):
+        return 404, "NOT_FOUND", "not_found"
+    if isinstance(exc, RateLimited):
+        return 503, "OVERLOADED", "overloaded"
+    if isinstance(exc, PredictTimeout):
+        return 504, "TIMEOUT", "timeout"
+    return 500, "MODEL_ERROR", "model_error"
+
+
+def error_body(exc: KeelError, *, retry_after: int = 1) -> tuple[int, bytes, dict[str, str], str]:
+    """``(status, JSON body naming the field, extra headers, metric reason)`` for ``exc``."""
+    status, code, reason = classify(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after or retry_after)))
+    field = getattr(exc, "field", None)
+    body = orjson.dumps({"error": str(exc), "error_code": code, "field": field})
+    return status, body, headers, reason
+
+
 def error_response(exc: KeelError, *, retry_after: int = 1) -> tuple[Response, str]:
     """``(response, metric reason)`` for a Keel error; the body names the field."""
-    headers: dict[str, str] = {}
-    if isinstance(exc, MalformedRequest):
-        status, code, reason = 400, "BAD_REQUEST", "malformed"
-    elif isinstance(exc, LimitExceeded):
-        status, code, reason = 413, "LIMIT_EXCEEDED", "too_large"
-    elif isinstance(exc, InvalidInput):
-        status, code, reason = 422, "INVALID_INPUT", "invalid_input"
-    elif isinstance(exc, NotFound):
-        status, code, reason = 404, "NOT_FOUND", "not_found"
-    elif isinstance(exc, RateLimited):
-        status, code, reason = 503, "OVERLOADED", "overloaded"
-        headers["Retry-After"] = str(max(1, round(exc.retry_after or retry_after)))
-    elif isinstance(exc, PredictTimeout):
-        status, code, reason = 504, "TIMEOUT", "timeout"
-    else:
-        status, code, reason = 500, "MODEL_ERROR", "model_error"
-    field = getattr(exc, "field", None)
-    body = {"error": str(exc), "error_code": code, "field": field}
-    response = json_response(body, status=status)
+    status, body, headers, reason = error_body(exc, retry_after=retry_after)
+    response = Response(body, status_code=status, media_type="application/json")
     response.headers.update(headers)
     return response, reason
 
@@ -65,14 +78,62 @@ async def read_body(request: Request, *, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first ``name`` header of the request (``name`` in lower case), if any."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def receive_body(scope: Scope, receive: Receive, *, limit: int) -> bytes:
+    """``read_body`` on plain ASGI; ``ClientDisconnect`` if the client went away."""
+    declared = header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise LimitExceeded(f"the body is {declared} bytes; the limit is {limit}", field="body")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise LimitExceeded(f"the body is over the {limit}-byte limit", field="body")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def send_json(
+    send: Send,
+    status: int,
+    body: bytes,
+    *,
+    request_id: str,
+    version: str,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """One JSON response with the Keel headers, as the two ASGI messages of a whole body."""
+    headers = [
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", b"application/json"),
+        (b"keel-request-id", request_id.encode()),
+        (b"keel-model-version", version.encode()),
+    ]
+    if extra:
+        headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def request_id(scope: Scope) -> str:
-    for key, value in scope.get("headers", ()):
-        if key == b"keel-request-id":
-            text: str = bytes(value).decode("latin-1")
-            if _SAFE_ID.fullmatch(text):
-                return text
-            break
-    return uuid.uuid4().hex
+    """The client's ``keel-request-id`` when it is a safe token, else a random one."""
+    text = header(scope, b"keel-request-id")
+    if text is not None and _SAFE_ID.fullmatch(text):
+        return text
+    return os.urandom(16).hex()
 
 
 class HeadersMiddleware:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from keel.errors import InvalidInput
+from keel.serving._app_http import classify
 from keel.serving._deployments import Deployment, Mode, Role
 from keel.serving._host import ModelHost, Predictor
 from keel.serving._metrics import ServingMetrics
@@ -171,12 +172,19 @@ class Endpoint:
         value = column[0]
         return str(value.item() if hasattr(value, "item") else value)[:_MAX_KEY]
 
-    async def answer(self, inputs: Inputs, key: str | None) -> Answer:
+    def pick(self, key: str | None) -> tuple[ModelHost, Role]:
+        """The host that answers a request with route key ``key``, and in which role."""
         state = self._state  # one consistent configuration for the whole request
-        role = Role.CHAMPION
-        if state.deployment is not None and state.challenger is not None:
-            role = plan(state.deployment, key).answer
-        host = state.challenger if role is Role.CHALLENGER and state.challenger else state.champion
+        if (
+            state.deployment is not None
+            and state.challenger is not None
+            and plan(state.deployment, key).answer is Role.CHALLENGER
+        ):
+            return state.challenger, Role.CHALLENGER
+        return state.champion, Role.CHAMPION
+
+    async def answer(self, inputs: Inputs, key: str | None) -> Answer:
+        host, role = self.pick(key)
         outputs, version = await host.predict_versioned(inputs)
         return Answer(outputs, version, role, host)
 
@@ -209,7 +217,7 @@ class Endpoint:
 
     async def _shadow_one(self, record: PredictionRecord) -> None:
         challenger = self.challenger
-        if challenger is None:
+        if challenger is None or record.inputs is None:
             return
         started = time.perf_counter()
         try:
@@ -227,7 +235,33 @@ class Endpoint:
                     self.shadow_errors,
                     exc,
                 )
+            status = classify(exc)[0]
+            # The challenger's error rate is part of the comparison: its failures are logged.
+            self._log_shadow(
+                record,
+                challenger=challenger,
+                version=challenger.version,
+                outputs=None,
+                started=started,
+                status=status,
+                keep_inputs=status != 503,
+            )
             return
+        self._log_shadow(
+            record, challenger=challenger, version=version, outputs=outputs, started=started
+        )
+
+    def _log_shadow(
+        self,
+        record: PredictionRecord,
+        *,
+        challenger: ModelHost,
+        version: str,
+        outputs: np.ndarray | None,
+        started: float,
+        status: int = 200,
+        keep_inputs: bool = True,
+    ) -> None:
         hook = self.on_prediction
         if hook is None:
             return
@@ -235,11 +269,13 @@ class Endpoint:
             record,
             model=challenger.name,
             version=version,
+            inputs=record.inputs if keep_inputs else None,
             outputs=outputs,
             latency_ms=(time.perf_counter() - started) * 1000,
             timestamp_ms=int(time.time() * 1000),
             role=str(Role.CHALLENGER),
             non_finite=(),
+            status=status,
         )
         try:
             hook(shadow)

@@ -55,6 +55,7 @@ class PredictionRow:
     deployment: str = ""  # the writer's deployment is used when empty
     timestamp_ms: int = field(default_factory=_time.now_ms)
     row: int = 0
+    status: int = 200  # the request's HTTP status: a failed request has no outputs
 
 
 def _scalar(value: Any) -> Any:
@@ -67,35 +68,39 @@ def rows_from_request(record: PredictionRecord, *, role: str = "champion") -> li
     the table model's columns (``input.<col>``) or the whole tensor row (``input.tensor``),
     and the prediction (``output.prediction``)."""
     inputs, outputs = record.inputs, record.outputs
-    n = max(inputs.rows, 1)
-    per_row = outputs.ndim > 0 and len(outputs) == n
+    n = max(inputs.rows, 1) if inputs is not None else 1
+    per_row = outputs is not None and outputs.ndim > 0 and len(outputs) == n
     rows = []
     for i in range(n):
-        if inputs.columns is not None:
+        values: dict[str, Any] = {}
+        if inputs is not None and inputs.columns is not None:
             values = {name: _scalar(column[i]) for name, column in inputs.columns.items()}
-        elif inputs.tensor is not None:
+        elif inputs is not None and inputs.tensor is not None:
             values = {"tensor": _scalar(inputs.tensor[i] if inputs.tensor.ndim else inputs.tensor)}
-        else:
-            values = {}
-        prediction = _scalar(outputs[i]) if per_row else _scalar(outputs)
+        answer: dict[str, Any] = {}
+        if outputs is not None:
+            answer = {"prediction": _scalar(outputs[i]) if per_row else _scalar(outputs)}
         rows.append(
             PredictionRow(
                 request_id=record.request_id,
                 model_version=record.version,
                 inputs=values,
-                outputs={"prediction": prediction},
+                outputs=answer,
                 latency_ms=record.latency_ms,
                 role=role,
                 model=record.model,
                 timestamp_ms=record.timestamp_ms,
                 row=i,
+                status=record.status,
             )
         )
     return rows
 
 
 def _row_count(item: PredictionRow | PredictionRecord) -> int:
-    return 1 if isinstance(item, PredictionRow) else max(item.inputs.rows, 1)
+    if isinstance(item, PredictionRow) or item.inputs is None:
+        return 1
+    return max(item.inputs.rows, 1)
 
 
 def sampled(request_id: str, rate: float) -> bool:
@@ -129,6 +134,7 @@ def to_table(
         "timestamp": pa.array([r.timestamp_ms for r in records], pa.timestamp("ms", tz="UTC")),
         "latency_ms": pa.array([float(r.latency_ms) for r in records], pa.float64()),
         "row": pa.array([r.row for r in records], pa.int32()),
+        "status": pa.array([r.status for r in records], pa.int32()),
     }
     for side, attr in (("input", "inputs"), ("output", "outputs")):
         names: dict[str, None] = {}
