@@ -101,8 +101,20 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
     ] = None,
     no_prediction_log: Annotated[
         bool,
-        typer.Option("--no-prediction-log", help="Do not log the deployments' predictions."),
+        typer.Option(
+            "--no-log",
+            "--no-prediction-log",
+            help="Do not log predictions (of the model argument and of the deployments).",
+        ),
     ] = False,
+    log_as: Annotated[
+        str | None,
+        typer.Option(
+            "--log-as",
+            help="The deployment name the model argument's predictions are logged under "
+            "(default: the model's name).",
+        ),
+    ] = None,
 ) -> None:
     """Serve a model or deployments: POST /invocations (MLflow payloads),
     /v2/models/NAME/infer (Open Inference Protocol v2), /v2/health/ready, /metrics
@@ -110,8 +122,9 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
 
     Concurrent requests are micro-batched; inputs are checked against the model's signature.
     A moved alias or a changed deployment is loaded and swapped in without dropping requests.
-    Deployments log every prediction to the artifact store. There is no user auth in the
-    inference app: it binds 127.0.0.1 by default. See docs/serving.md.
+    Every request is logged to the artifact store (a plain model under its own name; --no-log
+    turns it off). There is no user auth in the inference app: it binds 127.0.0.1 by default.
+    See docs/serving.md.
     """
     from keel.errors import KeelError
     from keel.serving._factory import SPEC_VAR, ServeSpec
@@ -135,25 +148,32 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
 
     if model is None and not deployment:
         fail("nothing to serve", hint="name a model (keel serve churn@champion) or --deployment")
-    spec = ServeSpec(
-        model=model,
-        deployments=tuple(deployment or ()),
-        settings=settings,
-        poll_s=poll_s,
-        prediction_log=not no_prediction_log,
-        log_sample_rate=log_sample_rate,
-        log_exclude=tuple(log_exclude or ()),
-    )
+    try:
+        spec = ServeSpec(
+            model=model,
+            deployments=tuple(deployment or ()),
+            settings=settings,
+            poll_s=poll_s,
+            prediction_log=not no_prediction_log,
+            log_sample_rate=log_sample_rate,
+            log_exclude=tuple(log_exclude or ()),
+            log_as=log_as,
+        )
+    except KeelError as exc:
+        fail(str(exc), hint="see: keel serve --help")
     served: ModelHost | None = None
     shown_what = []
+    model_name = ""
     if model is not None:
         if workers == 1:
             # Loaded here, once: a missing, unready, untrusted or signature-less model is one
             # readable error, and the single worker serves this very copy.
             served = ModelHost.load(model, settings=settings)
             shown_what.append(f"models:/{served.ref}")
+            model_name = served.name
         else:
-            shown_what.append(_check_version(model))  # each worker loads its own copy
+            uri, model_name = _check_version(model)  # each worker loads its own copy
+            shown_what.append(uri)
     shown_what += [f"deployment {d}" for d in spec.deployments]
     os.environ[SPEC_VAR] = spec.to_env()
     app: Any = None
@@ -168,6 +188,15 @@ def serve(  # noqa: PLR0917 - Typer passes every option positionally
         for name in spec.deployments:
             _check_deployment(name)
     shown = f"[{host}]" if ":" in host else host
+    if model is not None and spec.prediction_log:
+        from keel.serving._factory import log_name
+
+        logged_as = spec.log_as or log_name(model_name)
+        console.print(
+            f"Logging predictions of {model} as deployment {logged_as} (--no-log to turn off)",
+            highlight=False,
+            markup=False,
+        )
     console.print(
         f"Serving {', '.join(shown_what)} on http://{shown}:{port} "
         f"({workers} worker{'s' * (workers > 1)}); docs at http://{shown}:{port}/docs",
@@ -209,9 +238,9 @@ def _check_deployment(name: str) -> None:
         deployments.registry.close()
 
 
-def _check_version(model: str) -> str:
-    """The version's URI, after the checks ``load`` would fail on, read from its record only
-    (the supervising process of several workers never loads the model itself)."""
+def _check_version(model: str) -> tuple[str, str]:
+    """The version's URI and model name, after the checks ``load`` would fail on, read from
+    its record only (the supervising process of several workers never loads the model)."""
     import keel.models
     from keel.models import VersionStatus
 
@@ -229,4 +258,4 @@ def _check_version(model: str) -> str:
             hint=f"an admin can run: keel models trust {version.name} {version.version} "
             "--reason '…'",
         )
-    return version.uri
+    return version.uri, version.name

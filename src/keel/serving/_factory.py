@@ -1,6 +1,7 @@
 """Building the app ``keel serve`` runs, from a ``ServeSpec``: one registered model
 (``keel serve churn@champion``) and/or stored deployments (``--deployment churn-prod``), each
-deployment with its prediction log writer, the hot-swap sources, and ``POST /feedback``.
+with its prediction log writer (a plain model logs under its own name, or ``log_as``), the
+hot-swap sources, and ``POST /feedback``.
 
 With several workers each uvicorn process builds its own app from the environment
 (``KEEL_SERVE_SPEC`` as JSON; ``KEEL_SERVE_MODEL`` + ``KEEL_SERVE_SETTINGS`` still work).
@@ -42,6 +43,7 @@ class ServeSpec:
     prediction_log: bool = True
     log_sample_rate: float = 1.0
     log_exclude: tuple[str, ...] = ()
+    log_as: str | None = None  # the log's deployment name for ``model`` (default: its name)
 
     def __post_init__(self) -> None:
         if self.model is None and not self.deployments:
@@ -52,6 +54,12 @@ class ServeSpec:
             raise InvalidInput("must be a positive number of seconds", field="poll_s")
         if not 0.0 <= self.log_sample_rate <= 1.0:
             raise InvalidInput("must be between 0 and 1", field="log_sample_rate")
+        if self.log_as is not None:
+            from keel.monitoring._predlog import check_name
+
+            check_name(self.log_as, "log_as")
+            if self.model is None:
+                raise InvalidInput("names the log of a model argument; none given", field="log_as")
 
     def to_env(self) -> str:
         return orjson.dumps(asdict(self)).decode()
@@ -70,11 +78,9 @@ def settings_to_env(settings: ServingSettings) -> str:
 
 
 def _deployment_endpoint(name: str, spec: ServeSpec, closers: list[Callable[[], None]]) -> Endpoint:
-    from keel.artifacts import open_backend
     from keel.serving._deployments import open_deployments
     from keel.serving._endpoint import Endpoint
     from keel.serving._host import ModelHost
-    from keel.serving._predlog import PredictionLogWriter
 
     deployments = open_deployments()
     try:
@@ -95,22 +101,35 @@ def _deployment_endpoint(name: str, spec: ServeSpec, closers: list[Callable[[], 
                 f"v{dep.champion}; a challenger must accept the same requests",
                 field="challenger",
             )
-    writer = None
-    if spec.prediction_log:
-        writer = PredictionLogWriter(
-            open_backend(),
-            deployment=name,
-            sample_rate=spec.log_sample_rate,
-            exclude_columns=spec.log_exclude,
-        )
-        closers.append(writer.close)
+    writer = _log_writer(name, spec, closers) if spec.prediction_log else None
     return Endpoint(name, champion, challenger=challenger, deployment=dep, on_prediction=writer)
+
+
+def log_name(model: str) -> str:
+    """The prediction log a plain ``keel serve MODEL`` writes to: the model's name (names
+    share one alphabet; a deployment name holds at most 128 characters)."""
+    return model[:128]
+
+
+def _log_writer(name: str, spec: ServeSpec, closers: list[Callable[[], None]]) -> Any:
+    from keel.artifacts import open_backend
+    from keel.serving._predlog import PredictionLogWriter
+
+    writer = PredictionLogWriter(
+        open_backend(),
+        deployment=name,
+        sample_rate=spec.log_sample_rate,
+        exclude_columns=spec.log_exclude,
+    )
+    closers.append(writer.close)
+    return writer
 
 
 def build_app(spec: ServeSpec, *, model_host: ModelHost | None = None) -> FastAPI:
     """The app for ``spec``; ``model_host`` is ``spec.model`` already loaded (the CLI loads
     it before binding, to fail with one readable error)."""
     from keel.serving._app import create_serving_app
+    from keel.serving._endpoint import Endpoint
     from keel.serving._host import ModelHost
     from keel.serving._reload import alias_source, deployment_source
 
@@ -121,6 +140,16 @@ def build_app(spec: ServeSpec, *, model_host: ModelHost | None = None) -> FastAP
         if spec.model is not None:
             host = model_host or ModelHost.load(spec.model, settings=spec.settings)
             hosts[host.name] = host
+            if spec.prediction_log:
+                logged_as = spec.log_as or log_name(host.name)
+                if logged_as in spec.deployments:
+                    raise InvalidInput(
+                        f"the model's predictions would share deployment {logged_as!r}'s log; "
+                        "name another with --log-as",
+                        field="log_as",
+                    )
+                writer = _log_writer(logged_as, spec, closers)
+                hosts[host.name] = Endpoint(host.name, host, on_prediction=writer)
             if "@" in spec.model:  # an alias can move: follow it
                 sources[host.name] = alias_source(spec.model)
         for name in spec.deployments:
@@ -129,7 +158,7 @@ def build_app(spec: ServeSpec, *, model_host: ModelHost | None = None) -> FastAP
             hosts[name] = _deployment_endpoint(name, spec, closers)
             sources[name] = deployment_source(name)
         feedback_store = None
-        if spec.deployments:
+        if spec.deployments or spec.prediction_log:  # labels join what is logged
             from keel.monitoring._feedback import open_feedback_store
 
             feedback_store = open_feedback_store()
