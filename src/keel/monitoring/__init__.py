@@ -1,5 +1,7 @@
-"""Monitoring: drift between a reference and current data (see ``docs/monitoring.md``), and
-the prediction log read back with its delayed labels (``read_predictions``).
+"""Monitoring: drift between a reference and current data (``docs/monitoring.md``), the
+prediction log read back with its delayed labels, performance and operations over windows of it
+(``docs/monitoring-performance.md``), stored monitor runs, schedules, reports and the Prometheus
+export (``docs/monitoring-runs.md``), and alert rules and channels (``docs/alerts.md``).
 
 ``assess_drift(reference, current)`` tests each column with a test chosen by its type and the
 sample sizes (overridable), from summaries binned on edges fixed by the reference, so a
@@ -12,6 +14,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from keel.monitoring._alerts import (
+        ack_alert,
+        add_channel,
+        add_rule,
+        evaluate_result,
+        list_alert_events,
+        list_alerts,
+        list_rules,
+    )
     from keel.monitoring._detectors import ChangePoint, detect_changes
     from keel.monitoring._drift import (
         DEFAULT_THRESHOLDS,
@@ -38,6 +49,13 @@ if TYPE_CHECKING:
     from keel.monitoring._windows import Window, parse_window, read_window, split_buckets
 
 _LAZY = {
+    "ack_alert": "keel.monitoring._alerts",
+    "add_channel": "keel.monitoring._alerts",
+    "add_rule": "keel.monitoring._alerts",
+    "evaluate_result": "keel.monitoring._alerts",
+    "list_alert_events": "keel.monitoring._alerts",
+    "list_alerts": "keel.monitoring._alerts",
+    "list_rules": "keel.monitoring._alerts",
     "assess_drift": "keel.monitoring._drift",
     "assess_column": "keel.monitoring._drift",
     "assess_prediction_drift": "keel.monitoring._drift",
@@ -86,6 +104,9 @@ __all__ = [
     "PerformanceReport",
     "ReferenceProfile",
     "Window",
+    "ack_alert",
+    "add_channel",
+    "add_rule",
     "assess_column",
     "assess_drift",
     "assess_operations",
@@ -94,6 +115,10 @@ __all__ = [
     "build_report",
     "default_test",
     "detect_changes",
+    "evaluate_result",
+    "list_alert_events",
+    "list_alerts",
+    "list_rules",
     "list_schedules",
     "metrics_text",
     "monitor_history",
