@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from keel.errors import InvalidInput, KeelError, StoreError, StoreUnavailable
+from keel.tracking._metric_columns import MetricColumns
 from keel.tracking._records import Metric
 
 # (run_id, key, value, step, timestamp_ms): a tuple is ~5x cheaper to build than a Metric.
@@ -131,20 +132,26 @@ class _Job:
 
     __slots__ = ("metrics", "run_id", "spans")
 
-    def __init__(self, run_id: str, metrics: list[Metric]) -> None:
+    def __init__(self, run_id: str, metrics: MetricColumns) -> None:
         self.run_id = run_id
         self.metrics = metrics
         # Per key, the least and greatest (step, timestamp) in this batch.
+        keys, steps, stamps = metrics.keys, metrics.steps, metrics.timestamps
         spans: dict[str, list[tuple[int, int]]] = {}
-        for m in metrics:
-            at = (m.step, m.timestamp_ms)
-            span = spans.get(m.key)
-            if span is None:
-                spans[m.key] = [at, at]
-            elif at < span[0]:
-                span[0] = at
-            elif at > span[1]:
-                span[1] = at
+        if len(set(keys)) == 1:  # one metric: C-level min and max
+            spans[keys[0]] = [
+                min(zip(steps, stamps, strict=True)),
+                max(zip(steps, stamps, strict=True)),
+            ]
+        else:
+            for key, at in zip(keys, zip(steps, stamps, strict=True), strict=True):
+                span = spans.get(key)
+                if span is None:
+                    spans[key] = [at, at]
+                elif at < span[0]:
+                    span[0] = at
+                elif at > span[1]:
+                    span[1] = at
         self.spans = spans
 
     def overlaps(self, earlier: _Job) -> bool:
@@ -391,19 +398,18 @@ class MetricWriter:
 
     def _commit(self, items: list[Point | _Marker]) -> None:
         """Group ``items`` by run and hand each run's points to a sender thread."""
-        by_run: dict[str, list[Metric]] = {}
+        by_run: dict[str, list[Point]] = {}
         for item in items:
-            if isinstance(item, _Take):
+            if type(item) is tuple:
+                by_run.setdefault(item[0], []).append(item)
+            elif isinstance(item, _Take):
                 # Its earlier points must be stored before the caller ends the run.
                 self._wait_sent(item.run_id)
                 mine = by_run.pop(item.run_id, [])
-                if not item.hand_over(mine) and mine:
+                if not item.hand_over(list(_columns(mine))) and mine:
                     by_run[item.run_id] = mine  # the caller gave up waiting: write them here
-            elif not isinstance(item, _Marker):
-                run_id, key, value, step, ts = item
-                by_run.setdefault(run_id, []).append(Metric(key, value, step, ts))
-        for run_id, metrics in by_run.items():
-            self._submit(_Job(run_id, metrics))
+        for run_id, points in by_run.items():
+            self._submit(_Job(run_id, _columns(points)))
 
     def _submit(self, job: _Job) -> None:
         """Start sending ``job`` once a sender is free and no batch in flight overlaps it.
@@ -443,7 +449,7 @@ class MetricWriter:
             with self._space:
                 self._space.notify_all()
 
-    def _commit_run(self, run_id: str, metrics: list[Metric]) -> None:
+    def _commit_run(self, run_id: str, metrics: MetricColumns) -> None:
         delay = 0.05
         while True:
             try:
@@ -471,6 +477,14 @@ class MetricWriter:
     def _keep(self, run_id: str, error: KeelError, points: int) -> None:
         with self._failures_lock:
             self._failures.append(_Failure(run_id, error, points))
+
+
+def _columns(points: list[Point]) -> MetricColumns:
+    """Queued points of one run as the columns of one batch (sent as they are)."""
+    if not points:
+        return MetricColumns([], [], [], [])
+    _, keys, values, steps, stamps = zip(*points, strict=True)
+    return MetricColumns(keys, values, steps, stamps)
 
 
 _writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
