@@ -391,6 +391,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--runs", type=int, help="override benchmark 2's size")
     ap.add_argument("--search-runs", type=int, help="override benchmark 3's size")
     ap.add_argument("--repeat", type=int, help="repetitions of the timed search")
+    ap.add_argument(
+        "--measurements",
+        default="points,runs,search",
+        help="comma-separated subset of points, runs, search (A/B runs of one of them)",
+    )
     return ap.parse_args(argv)
 
 
@@ -407,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if set(backends) - {"sqlite", "postgresql"}:
         raise SystemExit(f"unknown backend(s) in {args.backends!r}")
+    wanted = [m.strip() for m in args.measurements.split(",") if m.strip()]
+    if not wanted or set(wanted) - {"points", "runs", "search"}:
+        raise SystemExit(f"unknown measurement(s) in {args.measurements!r}")
     pythons = {"keel": Path(sys.executable)}
     if "mlflow" in sides:
         pythons["mlflow"] = h.ensure_venv("mlflow-server", MLFLOW_REQUIREMENTS, quiet=args.json)
@@ -416,9 +424,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
     plan = [
-        ("points", {"points": sizes["points"]}),
-        ("runs", {"runs": sizes["runs"]}),
-        ("search", {"search_runs": sizes["search_runs"], "repeat": sizes["repeat"]}),
+        (measurement, params)
+        for measurement, params in (
+            ("points", {"points": sizes["points"]}),
+            ("runs", {"runs": sizes["runs"]}),
+            ("search", {"search_runs": sizes["search_runs"], "repeat": sizes["repeat"]}),
+        )
+        if measurement in wanted
     ]
     for backend in backends:
         for measurement, params in plan:
@@ -467,7 +479,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
     )
     out = args.out
-    full = not args.quick and set(sides) == {"keel", "mlflow"} and sizes == FULL
+    full = (
+        not args.quick
+        and set(sides) == {"keel", "mlflow"}
+        and sizes == FULL
+        and len(wanted) == len(plan) == 3
+    )
     if out is None and full and set(backends) == {"sqlite", "postgresql"}:
         out = h.RESULTS_DIR / "server.json"
     if h.publish(payload, out, as_json=args.json):
