@@ -17,7 +17,13 @@ from keel.server._errors import error_body
 from keel.server._state import Limits
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_JSON_TOKENS = re.compile(rb'[\[\]{}"\\]')
+# A whole string literal; what follows an open quote up to and including its closing quote;
+# what a string may hold (a chunk can end after a lone backslash, escaping the next byte).
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_STRING_REST = re.compile(rb'(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_STRING_CONTENT = re.compile(rb'(?:[^"\\]++|\\.)*+', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENERS = frozenset(b"[{")
 RAW_MEDIA = "application/octet-stream"
 
 
@@ -32,38 +38,59 @@ def is_json_media(media: str) -> bool:
 
 
 class _DepthScanner:
-    """Tracks JSON nesting across chunks, skipping brackets inside strings."""
+    """Tracks JSON nesting across chunks, skipping brackets inside strings.
+
+    String literals are cut out in C (a split on quotes when the chunk has no backslash, else
+    one regular-expression pass) and the brackets left are counted from a ``bytes.translate``,
+    so a body of thousands of short strings (a metric batch's ``keys`` column) costs a fraction
+    of a millisecond, not a Python step per quote.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.depth = 0
         self.in_string = False
-        self.escaped_until = -1  # absolute offset up to which a backslash escape reaches
-        self.offset = 0
+        self.escaped = False  # the chunk ended inside a string, right after a backslash
 
     def feed(self, chunk: bytes) -> bool:
         """False once the nesting goes past the limit."""
-        base = self.offset
-        for m in _JSON_TOKENS.finditer(chunk):
-            pos = base + m.start()
-            if pos <= self.escaped_until:
-                continue
-            token = m.group()
-            if self.in_string:
-                if token == b"\\":
-                    self.escaped_until = pos + 1
-                elif token == b'"':
-                    self.in_string = False
-            elif token == b'"':
+        if not chunk:
+            return True
+        pos = 0
+        if self.in_string:
+            pos = 1 if self.escaped else 0
+            closed = _STRING_REST.match(chunk, pos)
+            if closed is None:
+                self._open_until_end(chunk, pos)
+                return True
+            pos, self.in_string, self.escaped = closed.end(), False, False
+        rest = chunk[pos:] if pos else chunk
+        if b"\\" in rest:
+            outside = _STRING.sub(b"", rest)
+            opened = outside.find(b'"')  # a string that the chunk does not close
+            if opened >= 0:
+                start = len(chunk) - (len(outside) - opened) + 1
+                outside = outside[:opened]
                 self.in_string = True
-            elif token in (b"[", b"{"):
+                self._open_until_end(chunk, start)
+        else:  # no escapes: every quote opens or closes a string, in turn
+            parts = rest.split(b'"')
+            outside = b"".join(parts[0::2])
+            if len(parts) % 2 == 0:
+                self.in_string, self.escaped = True, False
+        for bracket in outside.translate(None, _NOT_BRACKETS):
+            if bracket in _OPENERS:
                 self.depth += 1
                 if self.depth > self.limit:
                     return False
-            elif token in (b"]", b"}"):
+            else:
                 self.depth -= 1
-        self.offset += len(chunk)
         return True
+
+    def _open_until_end(self, chunk: bytes, pos: int) -> None:
+        """The chunk ends inside a string that is open at ``pos``: note a trailing escape."""
+        content = _STRING_CONTENT.match(chunk, min(pos, len(chunk)))
+        self.escaped = content is not None and content.end() < len(chunk)
 
 
 class BodyLimitMiddleware:
