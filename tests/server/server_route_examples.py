@@ -289,3 +289,16 @@ def _load_models() -> None:
 
 
 _load_models()
+
+
+def _load_monitoring() -> None:
+    # The monitoring and alert routes, loaded like the model routes' examples.
+    path = Path(__file__).with_name("monitoring_route_examples.py")
+    spec = importlib.util.spec_from_file_location("monitoring_route_examples_matrix", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    EXAMPLES.update(module.EXAMPLES)
+
+
+_load_monitoring()

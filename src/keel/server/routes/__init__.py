@@ -13,6 +13,8 @@ from keel.server.routes import (
     deployments,
     health,
     models,
+    monitoring,
+    monitoring_alerts,
     tracking,
 )
 
@@ -23,6 +25,8 @@ ROUTERS: list[APIRouter] = [
     data.router,
     models.router,
     deployments.router,
+    monitoring.router,
+    monitoring_alerts.router,
     auth.router,
     admin.router,
 ]
