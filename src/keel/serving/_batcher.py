@@ -3,7 +3,10 @@ call, run in one worker thread off the event loop, and answered one by one in or
 
 - A batch closes at ``max_batch_size`` rows, or ``max_latency_ms`` after its first request.
   The wait is adaptive: it is paid only while traffic is concurrent (the last batch held more
-  than one request); a lone client is answered at once.
+  than one request); a lone client is answered at once, from its own task (when nothing waits
+  and nothing runs, the request goes to the worker without passing through the collector).
+- One predict call runs at a time, in one worker thread; its result is handed straight back
+  to the event loop.
 - The queue is bounded: a request arriving when ``max_queue`` wait answers 503 with
   ``Retry-After`` (``Overloaded``); below the bound, load only adds queueing delay.
 - A predict call longer than ``timeout_s`` fails its requests with ``PredictTimeout`` (504).
@@ -16,7 +19,6 @@ call, run in one worker thread off the event loop, and answered one by one in or
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import itertools
 import queue
@@ -54,16 +56,19 @@ class _Item:
 
 
 class _Worker:
-    """One daemon thread running jobs in order; abandoned (not joined) if a job hangs."""
+    """One daemon thread running jobs in order; abandoned (not joined) if a job hangs. Each
+    job's result goes straight to its asyncio future on the submitting loop (one
+    ``call_soon_threadsafe``; no concurrent future to wrap and chain)."""
 
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
-    def submit(self, fn: Callable[[Any], Any], arg: Any) -> concurrent.futures.Future[Any]:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._jobs.put((future, fn, arg))
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put((loop, future, fn, arg))
         return future
 
     def stop(self) -> None:
@@ -71,13 +76,27 @@ class _Worker:
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
-            future, fn, arg = job
-            if not future.set_running_or_notify_cancel():
-                continue
+            loop, future, fn, arg = job
             try:
-                future.set_result(fn(arg))
+                result, failed = fn(arg), False
             except BaseException as exc:  # noqa: BLE001 - delivered to the waiting request
-                future.set_exception(exc)
+                result, failed = exc, True
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(_deliver, future, result, failed)
+
+
+def _deliver(future: asyncio.Future[Any], result: Any, failed: bool) -> None:
+    if future.done():  # timed out (or the request went away) meanwhile
+        return
+    if failed:
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+def _expire(future: asyncio.Future[Any], timeout_s: float) -> None:
+    if not future.done():
+        future.set_exception(PredictTimeout(f"the model did not answer within {timeout_s} s"))
 
 
 class MicroBatcher:
@@ -105,12 +124,15 @@ class MicroBatcher:
         self._carry: _Item | None = None
         self._worker: _Worker | None = None
         self._concurrent = False
-        self._answering = False
+        self._answering = 0  # batches being answered (by the collector or a lone request)
+        self._calling = asyncio.Lock()  # held while a batch is predicted: one call at a time
+        self._held = 0  # requests the collector took that wait for the running call
+        self._inflight: asyncio.Future[Any] | None = None  # the predict call running now
         self.restarts = 0
 
     @property
     def depth(self) -> int:
-        return 0 if self._queue is None else self._queue.qsize()
+        return self._held + (0 if self._queue is None else self._queue.qsize())
 
     @property
     def idle(self) -> bool:
@@ -142,6 +164,8 @@ class MicroBatcher:
         while self._queue is not None and not self._queue.empty():
             waiting.append(self._queue.get_nowait())
         _fail(waiting, closing)
+        if self._inflight is not None and not self._inflight.done():
+            self._inflight.set_exception(closing)  # a lone request's call in its own task
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
@@ -154,16 +178,27 @@ class MicroBatcher:
         self.start()
         assert self._queue is not None
         future: asyncio.Future[tuple[np.ndarray, Any]] = asyncio.get_running_loop().create_future()
-        try:
-            self._queue.put_nowait(_Item(payload, rows, future))
-        except asyncio.QueueFull:
+        item = _Item(payload, rows, future)
+        idle = not self._answering and self._carry is None and not self._concurrent
+        if idle and self._queue.empty() and not self._calling.locked():
+            # A lone request: nothing to batch it with, so it is answered from its own task
+            # rather than handed to the collector and back (two task switches).
+            self._answering += 1
+            try:
+                async with self._calling:
+                    await self._answer([item])
+            finally:
+                self._answering -= 1
+            return await future
+        if self.depth >= self._settings.max_queue:
             retry = self._settings.retry_after_s
             raise Overloaded(
                 f"{self._settings.max_queue} requests already wait for this model; "
                 f"retry in {retry} s",
                 retry_after=retry,
-            ) from None
-        self._observe("queue_depth", self._queue.qsize())
+            )
+        self._queue.put_nowait(item)
+        self._observe("queue_depth", self.depth)
         return await future
 
     async def _next_batch(self) -> list[_Item]:
@@ -190,7 +225,7 @@ class MicroBatcher:
             batch.append(item)
             rows += item.rows
         self._concurrent = len(batch) > 1
-        self._observe("queue_depth", self._queue.qsize())
+        self._observe("queue_depth", self.depth)
         return [i for i in batch if not i.future.done()]  # the client may have gone
 
     async def _collect(self) -> None:
@@ -198,31 +233,40 @@ class MicroBatcher:
             batch = await self._next_batch()
             if not batch:
                 continue
-            self._answering = True
+            self._answering += 1
+            self._held = len(batch)  # still waiting: counted against max_queue
             try:
-                await self._answer(batch)
+                async with self._calling:
+                    self._held = 0
+                    await self._answer(batch)
             except asyncio.CancelledError:
                 _fail(batch, Overloaded("the model server is shutting down", retry_after=1))
                 raise
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
                 _fail(batch, exc)
             finally:
-                self._answering = False
+                self._held = 0
+                self._answering -= 1
 
     async def _call(self, payloads: list[Any]) -> tuple[np.ndarray, Any]:
+        """One predict call in the worker thread; the caller holds ``_calling``, so a call
+        waiting behind a stuck one goes to the fresh worker once the stuck one timed out."""
         assert self._worker is not None
         started = time.perf_counter()
-        future = self._worker.submit(self._predict, payloads)
+        timeout_s = self._settings.timeout_s
+        future = self._inflight = self._worker.submit(self._predict, payloads)
+        timer = asyncio.get_running_loop().call_later(timeout_s, _expire, future, timeout_s)
         try:
-            out = await asyncio.wait_for(asyncio.wrap_future(future), self._settings.timeout_s)
-        except TimeoutError:
+            out = await future
+        except PredictTimeout:
             self._worker.stop()  # exits once the stuck call returns
             self._worker = _Worker(f"keel-predict-{self._name}-{next(_ids)}")
             self.restarts += 1
             self._observe("worker_restart", 1)
-            raise PredictTimeout(
-                f"the model did not answer within {self._settings.timeout_s} s"
-            ) from None
+            raise
+        finally:
+            timer.cancel()
+            self._inflight = None
         self._observe("predict_seconds", time.perf_counter() - started)
         if isinstance(out, tuple):
             return np.asarray(out[0]), out[1]
