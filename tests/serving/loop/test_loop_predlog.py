@@ -122,7 +122,9 @@ def test_a_stalled_store_never_blocks_record_and_drops_are_counted(tmp_path: Pat
     elapsed = time.perf_counter() - started
     assert elapsed < 1.0  # 1000 calls against a store that answers nothing
     kept = sum(results)
-    assert kept <= 110  # the buffer plus at most one batch in the writer's hands
+    # The buffer, plus the one batch the writer's thread took before stalling: it takes the
+    # whole buffer, which is 10 rows or (when that thread woke late, on a loaded machine) 100.
+    assert 100 <= kept <= 200
     assert writer.dropped == 1000 - kept
     backend.release.set()
     writer.close()
