@@ -12,7 +12,8 @@ same probe rows). Each side is prepared by a worker in its own interpreter (Keel
 ``bentoml.models.create`` + a service file with adaptive batching written into the work folder),
 then served in its own process on a free port of 127.0.0.1 with one worker:
 
-- Keel: ``keel serve bench/1`` (micro-batching, defaults: 32 rows, 2 ms; no prediction log);
+- Keel: ``keel serve bench/1 --no-log`` (micro-batching, defaults: 32 rows, 2 ms; no prediction
+  log: a plain model logs by default now);
 - Keel logged (``keel-logged``): ``keel serve --deployment bench``, a deployment of the same
   version with the same batching, which writes every prediction to the Parquet prediction log
   (the driver counts the logged rows after the server stopped: all requests must be there);
@@ -303,7 +304,7 @@ def start_side(
         params = {"home": str(home), "predict_calls": predict_calls, "deployment": logged}
         prep = h.run_task(python, script, f"{side}:prepare", params, timeout_s=timeout_s)
         cmd = [str(python), "-m", "keel", "serve", "--port", str(port)]
-        cmd += ["--deployment", "bench"] if logged else [prep["model"]]
+        cmd += ["--deployment", "bench"] if logged else [prep["model"], "--no-log"]
         env = {"KEEL_HOME": str(home)}
         health = "/v2/health/ready"
     elif side == "mlflow":
@@ -713,8 +714,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         source=source,
         fields={
             "servers": {
-                "keel": "keel serve NAME/1 (1 worker; micro-batching 32 rows / 2 ms; no "
-                "prediction log: only deployments log)",
+                "keel": "keel serve NAME/1 --no-log (1 worker; micro-batching 32 rows / 2 ms; "
+                "no prediction log)",
                 "keel-logged": "keel serve --deployment NAME (1 worker; the same batching; every "
                 "prediction logged to Parquet in the artifact store)",
                 "mlflow": "mlflow models serve --env-manager local -w 1",
