@@ -403,7 +403,7 @@ async def report(
 ) -> Response:
     """The monitoring report of a deployment: the chosen (default newest) result and the
     history. ``format=html`` (default) is the self-contained page as a download (no script;
-    its own CSP); ``format=json`` the same content as JSON."""
+    its own CSP; ``nosniff`` as on every answer); ``format=json`` the same content as JSON."""
     name = deployment_name(deployment)
 
     def call() -> Response:
@@ -419,7 +419,6 @@ async def report(
             media_type="text/html; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="{name}-monitor-report.html"',
-                "X-Content-Type-Options": "nosniff",
                 "Content-Security-Policy": REPORT_CSP,
             },
         )
