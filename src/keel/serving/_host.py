@@ -90,6 +90,7 @@ class ModelHost:
         self.flavor = flavor
         self.settings = settings or ServingSettings()
         self.metrics = ServingMetrics()
+        self._children: dict[tuple[str, str], Any] = {}
         self.batcher = MicroBatcher(
             self._predict_batch, settings=self.settings, name=name, observe=self._observe
         )
@@ -149,19 +150,28 @@ class ModelHost:
     def attach(self, metrics: ServingMetrics) -> None:
         """Report into the app's metrics registry (called by ``create_serving_app``)."""
         self.metrics = metrics
+        self._children.clear()
 
     def _observe(self, event: str, value: float) -> None:
-        m, labels = self.metrics, (self.name, self.version)
+        # The labelled series are looked up once per event and version, not per request.
+        key = (event, self.version)
+        child: Any = self._children.get(key)
+        if child is None:
+            m, labels = self.metrics, (self.name, self.version)
+            metric = {
+                "queue_depth": m.queue_depth,
+                "batch_rows": m.batch_rows,
+                "batch_requests": m.batch_requests,
+                "predict_seconds": m.predict_latency,
+                "worker_restart": m.worker_restarts,
+            }[event]
+            child = self._children[key] = metric.labels(*labels)
         if event == "queue_depth":
-            m.queue_depth.labels(*labels).set(value)
-        elif event == "batch_rows":
-            m.batch_rows.labels(*labels).observe(value)
-        elif event == "batch_requests":
-            m.batch_requests.labels(*labels).observe(value)
-        elif event == "predict_seconds":
-            m.predict_latency.labels(*labels).observe(value)
+            child.set(value)
         elif event == "worker_restart":
-            m.worker_restarts.labels(*labels).inc()
+            child.inc()
+        else:
+            child.observe(value)
 
     def _predict_batch(self, batch: Sequence[Inputs]) -> tuple[np.ndarray, str]:
         model, version = self._current

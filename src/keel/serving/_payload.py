@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,7 @@ class Inputs:
     tensor: np.ndarray | None = None
 
 
+@lru_cache(maxsize=256)  # called per column per request, for a handful of dtypes
 def spec_kind(dtype: str) -> str:
     """The NumPy kind letter a signature dtype wants (``U`` for text and categories)."""
     if dtype in ("str", "string", "object", "category"):
