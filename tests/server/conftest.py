@@ -52,7 +52,8 @@ def admin_token(state: Any) -> str:
 
 @pytest.fixture
 def callers(state: Any, admin_token: str) -> dict[str, Caller]:
-    """anonymous, a user without grants, one user per role on PROJECT, and the global admin."""
+    """anonymous, a user without grants, one user per role on PROJECT (the project admin as
+    ``project-admin``), and the global admin (``admin``)."""
     from keel.auth import Role
 
     out = {
@@ -72,7 +73,7 @@ def callers(state: Any, admin_token: str) -> dict[str, Caller]:
         if role is not None:
             state.auth.grant(PROJECT, username, role)
         token, _ = state.auth.create_token(username, name="matrix", role=Role.ADMIN)
-        out[label] = Caller(
+        out["project-admin" if role is Role.ADMIN else label] = Caller(
             username, token, password, project_role=None if role is None else int(role)
         )
     return out
