@@ -32,6 +32,8 @@ def test_keel_side_adds_hashes_and_profiles(tmp_path: Path) -> None:
         "2000",
         "--repeat",
         "1",
+        "--add-repeat",
+        "2",
         "--json",
         "--out",
         str(out),
@@ -43,10 +45,13 @@ def test_keel_side_adds_hashes_and_profiles(tmp_path: Path) -> None:
     payload = json.loads(out.read_text())
     assert json.loads(proc.stdout) == payload
     raw = payload["raw"]
-    assert set(raw) == {"keel.hash", "keel.add", "keel.profile"}
+    assert set(raw) == {"keel.hash", "keel.add", "keel.cli", "keel.profile"}
     # The workers check digests, versions and read-back themselves; these are the counts.
     assert raw["keel.hash"]["files"] == 12
     assert raw["keel.add"]["files"] == 12
+    # Each add task ran --add-repeat times; the CLI stored the same folder as the API.
+    assert len(raw["keel.add"]["runs_s"]) == len(raw["keel.cli"]["runs_s"]) == 2
+    assert raw["keel.cli"]["digest"] == raw["keel.add"]["digest"]
     assert raw["keel.add"]["bytes"] > 12 * ((1 << 20) // 12)  # the files plus the manifest
     assert raw["keel.profile"]["rows"] == 2000 and raw["keel.profile"]["columns"] == 20
     assert all(row["peer_s"] is None for row in payload["results"] if row["peer"] == "dvc add")
