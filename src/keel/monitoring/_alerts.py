@@ -259,10 +259,8 @@ def remove_channel(name: str, *, uri: str | None = None) -> None:
     _with_store(uri, lambda s: s.remove_channel(name))
 
 
-def try_channel(name: str, *, uri: str | None = None) -> SendResult:
-    """Send a sample notification (alert id 0, rule ``keel-test``) on a channel now; nothing
-    is recorded."""
-    channel: Channel = _with_store(uri, lambda s: s.get_channel(name))
+def sample_notification(note: str) -> tuple[AlertEvent, Alert]:
+    """A notification for trying a channel: alert 0 of rule ``keel-test``, fired now."""
     now = _time.now_ms()
     alert = Alert(
         id=0,
@@ -282,7 +280,7 @@ def try_channel(name: str, *, uri: str | None = None) -> SendResult:
         notified_ms=now,
         acked_ms=None,
         acked_by=None,
-        ack_note="a test notification from `keel alerts channels test`",
+        ack_note=note,
         resolved_ms=None,
     )
     event = AlertEvent(
@@ -299,6 +297,13 @@ def try_channel(name: str, *, uri: str | None = None) -> SendResult:
         at_ms=now,
         created_ms=now,
     )
+    return event, alert
+
+
+def try_channel(name: str, *, uri: str | None = None) -> SendResult:
+    """Send a sample notification on a channel now; nothing is recorded."""
+    channel: Channel = _with_store(uri, lambda s: s.get_channel(name))
+    event, alert = sample_notification("a test notification from `keel alerts channels test`")
     return send(channel, event, alert)
 
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel import _time
 from keel.errors import NotFound
+
+if TYPE_CHECKING:
+    from keel.monitoring._monitor_sql import SqlMonitorStore
 
 FORMAT = "keel.monitor-report/1"
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -34,27 +37,49 @@ def build_report(
 ) -> dict[str, Any]:
     """The report's JSON document: the chosen (default newest ok) result in full, and the
     deployment's stored history (oldest first, at most ``history`` runs)."""
-    from keel.monitoring._monitor_sql import OK, open_monitor_store
+    from keel.monitoring._monitor_sql import open_monitor_store
     from keel.monitoring._predlog import check_name
 
     check_name(deployment, "deployment")
     store = open_monitor_store(uri)
     try:
-        if result_id is None:
-            newest = store.list_results(deployment, limit=1, status=OK, full=True)
-            if not newest:
-                raise NotFound(
-                    f"no monitoring result for {deployment!r} yet; run keel monitor run "
-                    f"{deployment} first"
-                )
-            chosen = newest[0]
-        else:
-            chosen = store.get_result(result_id)
-            if chosen.deployment != deployment:
-                raise NotFound(f"result {result_id!r} is not one of {deployment!r}")
-        runs = store.list_results(deployment, limit=history)
+        return report_document(
+            store,
+            deployment,
+            result_id=result_id,
+            history=history,
+            run_hint=f"keel monitor run {deployment}",
+        )
     finally:
         store.close()
+
+
+def report_document(
+    store: SqlMonitorStore,
+    deployment: str,
+    *,
+    result_id: str | None,
+    history: int,
+    run_hint: str,
+) -> dict[str, Any]:
+    """``build_report`` on an open store; ``run_hint`` says how to run the monitor when there
+    is no result yet."""
+    from keel.monitoring._monitor_sql import OK
+
+    if result_id is None:
+        newest = store.list_results(deployment, limit=1, status=OK, full=True)
+        if not newest:
+            raise NotFound(
+                f"no monitoring result for {deployment!r} yet; run the monitor first ({run_hint})"
+            )
+        chosen = newest[0]
+    else:
+        chosen = store.get_result(result_id)
+        if chosen.deployment != deployment:
+            raise NotFound(f"result {result_id!r} is not one of {deployment!r}")
+        if chosen.result is None or chosen.status != OK:
+            raise NotFound(f"result {result_id!r} is a failed run: it has no report")
+    runs = store.list_results(deployment, limit=history)
     return {
         "format": FORMAT,
         "deployment": deployment,

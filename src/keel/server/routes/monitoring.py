@@ -353,46 +353,6 @@ async def run(deployment: str, request: Request) -> Response:
 # -- reports -----------------------------------------------------------------------------------
 
 
-def report_document(
-    store: SqlMonitorStore, deployment: str, *, result_id: str | None, history: int
-) -> dict[str, Any]:
-    """``keel.monitoring.build_report``'s document, read from the app's store."""
-    from keel.monitoring._monitor_sql import OK
-    from keel.monitoring._report import FORMAT
-
-    if result_id is None:
-        newest = store.list_results(deployment, limit=1, status=OK, full=True)
-        if not newest:
-            raise NotFound(
-                f"no monitoring result for {deployment!r} yet; run the monitor first "
-                f"(POST /api/v1/monitoring/deployments/{deployment}/run)"
-            )
-        chosen = newest[0]
-    else:
-        chosen = store.get_result(result_id)
-        if chosen.deployment != deployment:
-            raise NotFound(f"result {result_id!r} is not one of {deployment!r}")
-        if chosen.result is None or chosen.status != OK:
-            raise NotFound(f"result {result_id!r} is a failed run: it has no report")
-    runs = store.list_results(deployment, limit=history)
-    return {
-        "format": FORMAT,
-        "deployment": deployment,
-        "generated_ms": _time.now_ms(),
-        "result": chosen.result,
-        "history": [
-            {
-                "id": r.id,
-                "created_ms": r.created_ms,
-                "status": r.status,
-                "error": r.error,
-                "quantities": {k: q.to_dict() for k, q in r.quantities.items()},
-            }
-            for r in reversed(runs)
-        ],
-    }
-
-
 @router.get("/deployments/{deployment}/report", dependencies=[READ])
 async def report(
     deployment: str,
@@ -407,10 +367,14 @@ async def report(
     name = deployment_name(deployment)
 
     def call() -> Response:
-        from keel.monitoring._report import render_html
+        from keel.monitoring._report import render_html, report_document
 
         doc = report_document(
-            monitoring_stores(request).monitors, name, result_id=result_id, history=history
+            monitoring_stores(request).monitors,
+            name,
+            result_id=result_id,
+            history=history,
+            run_hint=f"POST /api/v1/monitoring/deployments/{name}/run",
         )
         if format == "json":
             return reply(doc)

@@ -17,10 +17,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from keel import _time
 from keel.auth import Principal, Role
 from keel.errors import InvalidInput
-from keel.monitoring._alerts_records import Alert, AlertEvent
 from keel.server._idempotency import idempotent
 from keel.server._policy import admin, current_principal, role_anywhere
 from keel.server.routes.monitoring import deployment_name, monitoring_stores
@@ -177,10 +175,11 @@ async def test_channel(name: str, request: Request) -> Response:
     channel_name = _name(name)
 
     def call() -> dict[str, Any]:
+        from keel.monitoring._alerts import sample_notification
         from keel.monitoring._channels import send
 
         channel = monitoring_stores(request).alerts.get_channel(channel_name)
-        event, alert = _sample()
+        event, alert = sample_notification("a test notification from the Keel server")
         result = send(channel, event, alert)
         return {
             "name": channel.name,
@@ -191,47 +190,6 @@ async def test_channel(name: str, request: Request) -> Response:
         }
 
     return reply(await run_in_threadpool(call))
-
-
-def _sample() -> tuple[AlertEvent, Alert]:
-    """The notification ``keel alerts channels test`` sends (alert 0 of rule ``keel-test``)."""
-    now = _time.now_ms()
-    alert = Alert(
-        id=0,
-        rule="keel-test",
-        deployment="test",
-        quantity="drift.share",
-        state="open",
-        severity="info",
-        operator=">",
-        threshold=0.5,
-        window_ms=86_400_000,
-        value=0.75,
-        n=1000,
-        result_id=None,
-        opened_ms=now,
-        updated_ms=now,
-        notified_ms=now,
-        acked_ms=None,
-        acked_by=None,
-        ack_note="a test notification from the Keel server",
-        resolved_ms=None,
-    )
-    event = AlertEvent(
-        id=0,
-        alert_id=0,
-        kind="fired",
-        rule=alert.rule,
-        deployment=alert.deployment,
-        quantity=alert.quantity,
-        severity=alert.severity,
-        value=alert.value,
-        n=alert.n,
-        result_id=None,
-        at_ms=now,
-        created_ms=now,
-    )
-    return event, alert
 
 
 # -- alerts and events -------------------------------------------------------------------------
