@@ -134,7 +134,16 @@ def keel_server(db_url: str, workdir: Path) -> Iterator[tuple[str, dict[str, str
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_up(f"{url}/api/v1/health", proc, log)
-        yield url, {"KEEL_TRACKING_URI": url, "KEEL_TOKEN": token}
+        yield (
+            url,
+            {
+                "KEEL_TRACKING_URI": url,
+                "KEEL_TOKEN": token,
+                # For the points worker's CPU split (client, server, PostgreSQL backends).
+                "KEEL_BENCH_SERVER_PID": str(proc.pid),
+                "KEEL_BENCH_DB_URL": db_url,
+            },
+        )
     finally:
         proc.terminate()
         proc.wait(30)
@@ -183,15 +192,48 @@ def keel_points(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
     run = client.create_run("bench", "points")
     n = p["points"]
     values = t.metric_values(n)
+    before = _cpu_seconds(time.process_time())
     with h.timed() as timer:
         for i in range(n):
             client.log_metric(run.id, "loss", values[i], step=i)
         client.flush()
+    after = _cpu_seconds(time.process_time())
     history = client.metric_history(run.id, "loss")
     t.check_history([(m.step, m.value) for m in history], n)
     client.end_run(run.id)
     client.close()
-    return {"seconds": timer.seconds, "points": n, "points_per_s": n / timer.seconds}
+    cpu = {k: round(after[k] - before.get(k, 0.0), 3) for k in after}
+    return {"seconds": timer.seconds, "points": n, "points_per_s": n / timer.seconds, "cpu_s": cpu}
+
+
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(client: float) -> dict[str, float]:
+    """CPU used so far by this client, the server process and the database's PostgreSQL
+    backends (Linux /proc; on a busy machine a steadier figure than the wall time)."""
+    out = {"client": client}
+    pid, db_url = os.environ.get("KEEL_BENCH_SERVER_PID"), os.environ.get("KEEL_BENCH_DB_URL")
+    if pid is None or not Path("/proc/self/stat").exists():
+        return out
+    out["server"] = _proc_cpu(int(pid))
+    if db_url and db_url.startswith("postgresql"):
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+        with engine.connect() as conn:
+            query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            pids = [row[0] for row in conn.execute(sa.text(query))]
+            mine = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        engine.dispose()
+        out["postgresql"] = sum(_proc_cpu(b) for b in pids if b != mine)
+    return out
 
 
 def keel_runs(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
@@ -490,7 +532,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if h.publish(payload, out, as_json=args.json):
         h.print_table("Keel vs MLflow: the tracking server", table, peer_name="MLflow")
         for key, rate in payload["points_per_s"].items():
-            print(f"  {key}: {rate:,} points/s")
+            cpu = raw[key].get("cpu_s")
+            split = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()) if cpu else ""
+            print(f"  {key}: {rate:,} points/s" + (f" (CPU seconds: {split})" if split else ""))
         if out is not None:
             print(f"results written to {out}")
     return 0
