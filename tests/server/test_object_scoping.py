@@ -137,3 +137,33 @@ def test_model_and_dataset_objects(
     for digest in (loose, ref.digest):
         assert _status(client, "GET", digest, viewers["va"]) == 200
         assert _status(client, "GET", digest, viewers["none"]) == 404
+
+
+def test_attaching_a_digest_to_a_run_does_not_earn_the_right_to_read_it(
+    client: httpx.Client, state: Any
+) -> None:
+    """An editor of project A who learned the digest of an object of project B cannot attach it
+    to a run of A (404, as for a missing object) and so still cannot read it; an object the
+    editor uploaded attaches."""
+    from keel.auth import Role
+
+    secret = _in_run(state, "proj-b", b"secret of project b, attached")
+    state.auth.create_user("ea", strong_password())
+    state.auth.grant("proj-a", "ea", Role.EDITOR)
+    token, _ = state.auth.create_token("ea", name="t", role=Role.ADMIN)
+    editor = {"Authorization": f"Bearer {token}"}
+    run = state.tracking.create_run(project="proj-a")
+    files = f"/api/v1/runs/{run.id}/artifact-files"
+    stolen = {"files": [{"path": "x.bin", "digest": secret, "size": 29}]}
+    assert client.post(files, json=stolen, headers=editor).status_code == 404
+    assert _status(client, "GET", secret, editor) == 404
+    assert client.get(files, headers=editor).json()["files"] == []
+
+    from keel._hashing import hash_bytes
+
+    data = b"bytes the editor uploaded"
+    own = hash_bytes(data)
+    put = client.put(f"{OBJ}/{own}", content=data, headers={**editor, **RAW})
+    assert put.status_code in (200, 201, 204), put.text
+    mine = {"files": [{"path": "mine.bin", "digest": own, "size": len(data)}]}
+    assert client.post(files, json=mine, headers=editor).status_code == 204

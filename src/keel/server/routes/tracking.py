@@ -408,13 +408,17 @@ async def runs_using(
     dependencies=[project_role(Role.EDITOR, project=run_project)],
 )
 async def record_artifacts(run_id: str, request: Request, principal: Caller) -> Response:
-    """Attach stored files (path, digest, size) to a run."""
+    """Attach stored files (path, digest, size) to a run. Every digest must be readable by the
+    caller already (``check_readable``): naming a digest cannot earn the right to read it."""
+    from keel.server.routes.artifacts import check_readable
+
     state = get_state(request)
     raw, body = await read_json(request)
     files = _wire.files_from_wire(body.get("files", []))
     _batch_limit(state, len(files), "files")
 
     def call() -> Response:
+        check_readable(state, principal, [f.digest for f in files])
         state.tracking.record_artifacts(run_id, files)
         return Response(status_code=204)
 
