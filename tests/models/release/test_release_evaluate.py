@@ -4,6 +4,8 @@ slices and business metrics, regression, and bad input."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -144,12 +146,15 @@ def test_multiclass_with_text_labels_and_a_tensor_model() -> None:
     assert set(result.slices["tier"]) == {"bronze", "gold", "silver"}
 
 
-def test_releases_need_a_sql_metadata_store() -> None:
-    from keel.errors import ConfigError
-    from keel.models._release_sql import open_release_store
+def test_a_team_server_uri_opens_the_http_release_store(tmp_path: Path) -> None:
+    # Its behaviour against a live server: tests/server/remote/test_models_remote.py.
+    from keel.models._release_http import HttpReleaseStore
+    from keel.models._release_sql import SqlReleaseStore, open_release_store
 
-    with pytest.raises(ConfigError, match="SQL metadata store"):
-        open_release_store("http://127.0.0.1:5000")
+    assert isinstance(open_release_store("http://127.0.0.1:5000"), HttpReleaseStore)
+    local = open_release_store(f"sqlite:///{tmp_path / 'keel.db'}")
+    assert isinstance(local, SqlReleaseStore)
+    local.close()
 
 
 def test_a_regressor_on_a_small_integer_target_is_evaluated_as_regression() -> None:
