@@ -306,3 +306,26 @@ class HttpClient:
             raise StoreError(
                 f"the server at {self.base_url} answered {method} {path} with invalid JSON"
             ) from exc
+
+
+class ServerBacked:
+    """The shared part of every store that talks to a Keel server (tracking, data, models,
+    releases, deployments): the server ``url``, one ``HttpClient`` and its closing. Put it
+    first among the bases, so its ``close`` fills the store interface's."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 60.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.http = HttpClient(self.url, token=token, timeout_s=timeout_s, retry=retry)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    def close(self) -> None:
+        self.http.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from keel._http import HttpClient, RetryPolicy
+from keel._http import ServerBacked
 from keel.data._base import DataStore
 from keel.data._records import DatasetVersion, NewVersion
 from keel.errors import InvalidInput
@@ -88,20 +88,8 @@ def new_from_wire(data: object) -> NewVersion:
         raise InvalidInput(f"incomplete version: {exc}", field="body") from exc
 
 
-class HttpDataStore(DataStore):
+class HttpDataStore(ServerBacked, DataStore):
     """The data store behind the Keel server at ``url`` (token: ``KEEL_TOKEN``)."""
-
-    def __init__(
-        self, url: str, *, token: str | None = None, retry: RetryPolicy | None = None
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.http = HttpClient(self.url, token=token, retry=retry)
-
-    def __repr__(self) -> str:
-        return f"HttpDataStore({self.url!r})"
-
-    def close(self) -> None:
-        self.http.close()
 
     def create_version(self, new: NewVersion) -> DatasetVersion:
         got = self.http.call(

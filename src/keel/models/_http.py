@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from keel._http import HttpClient, RetryPolicy
+from keel._http import ServerBacked
 from keel.errors import InvalidInput
 from keel.models._base import ModelRegistry
 from keel.models._records import (
@@ -158,20 +158,8 @@ def new_version_from_wire(data: Mapping[str, Any]) -> NewModelVersion:
     return decoded(build)
 
 
-class HttpModelRegistry(ModelRegistry):
+class HttpModelRegistry(ServerBacked, ModelRegistry):
     """The model registry behind the Keel server at ``url`` (token: ``KEEL_TOKEN``)."""
-
-    def __init__(
-        self, url: str, *, token: str | None = None, retry: RetryPolicy | None = None
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.http = HttpClient(self.url, token=token, retry=retry)
-
-    def __repr__(self) -> str:
-        return f"HttpModelRegistry({self.url!r})"
-
-    def close(self) -> None:
-        self.http.close()
 
     # -- models ----------------------------------------------------------------------------
 

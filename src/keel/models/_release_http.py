@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from keel._http import HttpClient, RetryPolicy
+from keel._http import ServerBacked
 from keel.errors import InvalidInput
 from keel.models._gates import GateResult
 from keel.models._http import API, decoded
@@ -74,20 +74,8 @@ def evaluation_from_wire(d: Mapping[str, Any]) -> EvaluationResult:
     return decoded(lambda: evaluation_from_parts(d, d.get("metrics") or {}, d))
 
 
-class HttpReleaseStore(ReleaseStore):
+class HttpReleaseStore(ServerBacked, ReleaseStore):
     """The release store behind the Keel server at ``url`` (token: ``KEEL_TOKEN``)."""
-
-    def __init__(
-        self, url: str, *, token: str | None = None, retry: RetryPolicy | None = None
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.http = HttpClient(self.url, token=token, retry=retry)
-
-    def __repr__(self) -> str:
-        return f"HttpReleaseStore({self.url!r})"
-
-    def close(self) -> None:
-        self.http.close()
 
     @staticmethod
     def _of(name: str, version: int | None) -> dict[str, Any]:

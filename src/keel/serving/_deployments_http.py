@@ -13,7 +13,7 @@ import builtins
 from collections.abc import Mapping
 from typing import Any
 
-from keel._http import HttpClient, RetryPolicy
+from keel._http import ServerBacked
 from keel.errors import InvalidInput
 from keel.serving._deployments import (
     Deployment,
@@ -73,20 +73,8 @@ def _segment(name: str) -> str:
     return check_name(name)
 
 
-class HttpDeploymentStore(DeploymentStore):
+class HttpDeploymentStore(ServerBacked, DeploymentStore):
     """The deployment store behind the Keel server at ``url`` (token: ``KEEL_TOKEN``)."""
-
-    def __init__(
-        self, url: str, *, token: str | None = None, retry: RetryPolicy | None = None
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.http = HttpClient(self.url, token=token, retry=retry)
-
-    def __repr__(self) -> str:
-        return f"HttpDeploymentStore({self.url!r})"
-
-    def close(self) -> None:
-        self.http.close()
 
     def create(self, deployment: Deployment, *, actor: str) -> Deployment:
         del actor  # the server records the signed-in user

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
-from keel._http import HttpClient, RetryPolicy
+from keel._http import ServerBacked
 from keel.errors import InvalidInput
 from keel.tracking import _wire
 from keel.tracking._base import TrackingStore
@@ -45,25 +45,8 @@ def _run(run_id: object) -> str:
     return f"{API}/runs/{check_run_id(run_id)}"
 
 
-class HttpTrackingStore(TrackingStore):
+class HttpTrackingStore(ServerBacked, TrackingStore):
     """The tracking store behind the Keel server at ``url`` (token: ``KEEL_TOKEN``)."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        token: str | None = None,
-        timeout_s: float = 60.0,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.http = HttpClient(self.url, token=token, timeout_s=timeout_s, retry=retry)
-
-    def __repr__(self) -> str:
-        return f"HttpTrackingStore({self.url!r})"
-
-    def close(self) -> None:
-        self.http.close()
 
     # -- projects --------------------------------------------------------------------------
 
