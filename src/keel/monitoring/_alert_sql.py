@@ -10,10 +10,11 @@ NOTHING`` on it, so even a writer that skipped the lock could not open a second 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select, text
 
@@ -34,6 +35,7 @@ from keel.monitoring._quantities import Quantity
 
 # Any fixed 64-bit number: it names the alert-event lock among PostgreSQL advisory locks.
 _PG_EVENTS_LOCK = 0x6B65656C_616C7274
+_R = TypeVar("_R", Alert, AlertEvent, Delivery)
 MAX_LIST = 10_000
 
 
@@ -81,47 +83,10 @@ def _insert_open(conn: Connection, row: dict[str, Any]) -> int | None:
     return None if inserted is None else int(inserted)
 
 
-def _alert(row: Any) -> Alert:
-    return Alert(
-        id=row.id,
-        rule=row.rule,
-        deployment=row.deployment,
-        quantity=row.quantity,
-        state=row.state,
-        severity=row.severity,
-        operator=row.operator,
-        threshold=row.threshold,
-        window_ms=row.window_ms,
-        value=row.value,
-        n=row.n,
-        result_id=row.result_id,
-        opened_ms=row.opened_ms,
-        updated_ms=row.updated_ms,
-        notified_ms=row.notified_ms,
-        acked_ms=row.acked_ms,
-        acked_by=row.acked_by,
-        ack_note=row.ack_note,
-        resolved_ms=row.resolved_ms,
-    )
-
-
-def _event(row: Any) -> AlertEvent:
-    return AlertEvent(
-        id=row.id,
-        alert_id=row.alert_id,
-        kind=row.kind,
-        rule=row.rule,
-        deployment=row.deployment,
-        quantity=row.quantity,
-        severity=row.severity,
-        value=row.value,
-        n=row.n,
-        result_id=row.result_id,
-        at_ms=row.at_ms,
-        created_ms=row.created_ms,
-        actor=row.actor,
-        note=row.note,
-    )
+def _record(cls: type[_R], row: Any) -> _R:
+    """The frozen record ``cls`` from a row whose columns carry its fields by name."""
+    values = row._mapping
+    return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
 
 
 def _rule(row: Any) -> AlertRule:
@@ -144,20 +109,6 @@ def _rule(row: Any) -> AlertRule:
 
 def _channel(row: Any) -> Channel:
     return Channel(row.name, row.kind, json.loads(row.config), row.created_ms, row.updated_ms)
-
-
-def _delivery(row: Any) -> Delivery:
-    return Delivery(
-        id=row.id,
-        event_id=row.event_id,
-        channel=row.channel,
-        status=row.status,
-        attempts=row.attempts,
-        http_status=row.http_status,
-        error=row.error,
-        created_ms=row.created_ms,
-        finished_ms=row.finished_ms,
-    )
 
 
 class SqlAlertStore(SqlStore):
@@ -248,7 +199,7 @@ class SqlAlertStore(SqlStore):
                 .returning(*alerts.c)
             ).all()
             for row in closed:
-                self._append_event(conn, _alert(row), "resolved", now, note="rule removed")
+                self._append_event(conn, _record(Alert, row), "resolved", now, note="rule removed")
             return len(closed)
 
         return self._write(work)
@@ -412,7 +363,9 @@ class SqlAlertStore(SqlStore):
             ).first()
             if row is None:
                 return None
-            return self._append_event(conn, _alert(row), "resolved", at_ms, channels=rule.channels)
+            return self._append_event(
+                conn, _record(Alert, row), "resolved", at_ms, channels=rule.channels
+            )
         opened = _insert_open(
             conn,
             {
@@ -432,7 +385,9 @@ class SqlAlertStore(SqlStore):
         )
         if opened is not None:
             row = conn.execute(select(alerts).where(alerts.c.id == opened)).one()
-            return self._append_event(conn, _alert(row), "fired", at_ms, channels=rule.channels)
+            return self._append_event(
+                conn, _record(Alert, row), "fired", at_ms, channels=rule.channels
+            )
         # Still firing: record the value; notify again only once the cooldown has passed (the
         # condition sits in the UPDATE, so two evaluators cannot both re-notify).
         conn.execute(alerts.update().where(*key).values(updated_ms=at_ms, **seen))
@@ -448,7 +403,9 @@ class SqlAlertStore(SqlStore):
         ).first()
         if row is None:
             return None
-        return self._append_event(conn, _alert(row), "repeated", at_ms, channels=rule.channels)
+        return self._append_event(
+            conn, _record(Alert, row), "repeated", at_ms, channels=rule.channels
+        )
 
     def ack(self, alert_id: int, *, actor: str, note: str | None = None) -> AlertEvent:
         """Acknowledge an open alert: it stays open, silenced, until it resolves."""
@@ -469,7 +426,9 @@ class SqlAlertStore(SqlStore):
                 if current is None:
                     raise NotFound(f"no alert {alert_id}; see `keel alerts ls`")
                 raise Conflict(f"alert {alert_id} is {current.state}; only open alerts are acked")
-            return self._append_event(conn, _alert(row), "acked", now, actor=actor, note=note).event
+            return self._append_event(
+                conn, _record(Alert, row), "acked", now, actor=actor, note=note
+            ).event
 
         return self._write(work)
 
@@ -478,7 +437,7 @@ class SqlAlertStore(SqlStore):
             row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()
             if row is None:
                 raise NotFound(f"no alert {alert_id}; see `keel alerts ls`")
-            return _alert(row)
+            return _record(Alert, row)
 
         return self._read(work)
 
@@ -495,7 +454,7 @@ class SqlAlertStore(SqlStore):
             query = query.where(alerts.c.state == state)
         if deployment is not None:
             query = query.where(alerts.c.deployment == deployment)
-        return self._read(lambda conn: [_alert(r) for r in conn.execute(query)])
+        return self._read(lambda conn: [_record(Alert, r) for r in conn.execute(query)])
 
     def list_events(
         self,
@@ -516,7 +475,7 @@ class SqlAlertStore(SqlStore):
             query = query.where(alert_events.c.deployment == deployment)
         if alert_id is not None:
             query = query.where(alert_events.c.alert_id == alert_id)
-        return self._read(lambda conn: [_event(r) for r in conn.execute(query)])
+        return self._read(lambda conn: [_record(AlertEvent, r) for r in conn.execute(query)])
 
     # -- deliveries --------------------------------------------------------------------------
 
@@ -556,4 +515,4 @@ class SqlAlertStore(SqlStore):
                     select(alert_events.c.id).where(alert_events.c.alert_id == alert_id)
                 )
             )
-        return self._read(lambda conn: [_delivery(r) for r in conn.execute(query)])
+        return self._read(lambda conn: [_record(Delivery, r) for r in conn.execute(query)])
