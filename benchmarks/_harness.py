@@ -15,12 +15,14 @@ import json
 import os
 import platform
 import shutil
+import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -169,6 +171,31 @@ def run_task(
             raise TaskFailed(f"{task} exited {proc.returncode}:\n{tail}")
         result: dict[str, Any] = json.loads(out.read_text())
         return result
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for a server under test."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 180) -> None:
+    """Wait until ``url`` answers 200; ``TaskFailed`` with the tail of the server's ``log`` if
+    ``proc`` exits first or ``timeout_s`` passes (the caller stops ``proc``)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TaskFailed(f"the server exited {proc.returncode}: {log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TaskFailed(
+        f"the server did not answer {url} in {timeout_s:.0f} s: {log.read_text()[-3000:]}"
+    )
 
 
 def write_worker_result(path: Path | str, result: Mapping[str, Any]) -> None:

@@ -29,12 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,27 +53,6 @@ TARGETS = {"points": 10.0, "runs": None, "search": None}
 
 
 # --- servers ---------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise h.TaskFailed(f"the server exited: {log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise h.TaskFailed(f"the server did not answer {url} in 120 s: {log.read_text()[-3000:]}")
 
 
 @contextmanager
@@ -118,7 +95,7 @@ def keel_server(db_url: str, workdir: Path) -> Iterator[tuple[str, dict[str, str
     from keel.db import dispose_all
 
     dispose_all()
-    port = _free_port()
+    port = h.free_port()
     env = {
         **os.environ,
         "KEEL_SERVER_TRACKING_URI": db_url,
@@ -133,7 +110,7 @@ def keel_server(db_url: str, workdir: Path) -> Iterator[tuple[str, dict[str, str
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_up(f"{url}/api/v1/health", proc, log)
+        h.wait_up(f"{url}/api/v1/health", proc, log)
         yield (
             url,
             {
@@ -151,7 +128,7 @@ def keel_server(db_url: str, workdir: Path) -> Iterator[tuple[str, dict[str, str
 
 @contextmanager
 def mlflow_server(python: Path, db_url: str, workdir: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    port = _free_port()
+    port = h.free_port()
     mlflow = python.with_name("mlflow")
     cmd = [str(mlflow), "server", "--backend-store-uri", db_url]
     cmd += ["--default-artifact-root", str(workdir / "mlflow-artifacts")]
@@ -163,7 +140,7 @@ def mlflow_server(python: Path, db_url: str, workdir: Path) -> Iterator[tuple[st
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_up(f"{url}/health", proc, log)
+        h.wait_up(f"{url}/health", proc, log)
         yield url, {"MLFLOW_TRACKING_URI": url}
     finally:
         proc.terminate()

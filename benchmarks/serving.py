@@ -238,26 +238,6 @@ def worker_main(task: str, params: dict[str, Any], workdir: Path, out: Path) -> 
 # --- servers ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise h.TaskFailed(f"the server exited {proc.returncode}: {log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    raise h.TaskFailed(f"the server did not answer {url} in {timeout_s:.0f} s")
-
-
 @contextmanager
 def serving(
     cmd: list[str], *, env: dict[str, str], health: str, port: int, workdir: Path, name: str
@@ -278,7 +258,7 @@ def serving(
             start_new_session=True,
         )
     try:
-        wait_up(f"http://127.0.0.1:{port}{health}", proc, log)
+        h.wait_up(f"http://127.0.0.1:{port}{health}", proc, log)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -296,7 +276,7 @@ def start_side(
     """Prepare ``side``'s model in its interpreter, serve it; yield its URL and the prepare
     worker's result."""
     script = Path(__file__).resolve()
-    port = free_port()
+    port = h.free_port()
     python = pythons[side]
     if side in KEEL_SIDES:
         home = workdir / "keel-home"
@@ -548,7 +528,7 @@ asyncio.run(main())
 
 def client_floor(requests: int) -> dict[str, Any]:
     """The load generator at concurrency 1 against ``FLOOR_SERVER`` (no parsing, no model)."""
-    port = free_port()
+    port = h.free_port()
     with h.fresh_dir("serving-floor-") as workdir:
         cmd = [sys.executable, "-c", FLOOR_SERVER, str(port)]
         with serving(cmd, env={}, health="/", port=port, workdir=workdir, name="floor"):
