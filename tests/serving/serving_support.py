@@ -3,12 +3,14 @@ uvicorn running an app with the serving protocol on a free loopback port."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,3 +117,18 @@ def keepalive_post_ms(port: int, path: str, body: bytes, *, n: int) -> list[floa
     finally:
         conn.close()
     return out
+
+
+def wait_ready(proc: subprocess.Popen[str], url: str, *, timeout_s: float) -> None:
+    """Wait for a ``keel serve`` process at ``url`` to answer ``/v2/health/ready``; fail with
+    its output if it exits, or if ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "keel serve did not become ready"
+        time.sleep(0.1)

@@ -7,14 +7,13 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from serving_support import keepalive_post_ms
+from serving_support import keepalive_post_ms, wait_ready
 
 from live_server import free_port
 
@@ -51,16 +50,7 @@ def test_keel_serve_answers_a_request(served_home: Any, workers: int) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "keel serve did not become ready"
-            time.sleep(0.1)
+        wait_ready(proc, url, timeout_s=30)
         row = {"tenure": 3, "charges": 95.0, "plan": "basic"}
         r = httpx.post(f"{url}/invocations", json={"dataframe_records": [row]}, timeout=10)
         assert r.status_code == 200, r.text

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from serving_support import wait_ready
 
 from keel.serving import read_predictions
 from keel.serving._factory import ServeSpec, build_app
@@ -102,16 +103,7 @@ def test_two_workers_log_every_request_after_shutdown(home: Path) -> None:
     n = 120
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "keel serve did not become ready"
-            time.sleep(0.1)
+        wait_ready(proc, url, timeout_s=60)
         for i in range(n):  # a new connection each: the two workers share the accepts
             r = httpx.post(
                 f"{url}/invocations",

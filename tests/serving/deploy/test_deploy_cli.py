@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from deploy_support import body, version_of
+from serving_support import wait_ready
 
 from keel.serving import Deployment, open_deployments, read_predictions
 from live_server import free_port
@@ -42,16 +43,7 @@ def test_keel_serve_deployment_logs_and_takes_feedback(dm_home: Path, workers: i
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 40
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "keel serve did not become ready"
-            time.sleep(0.1)
+        wait_ready(proc, url, timeout_s=40)
         with httpx.Client(base_url=url, timeout=10) as client:
             for i in range(10):
                 r = client.post(
