@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import mmap
 import os
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -35,13 +37,18 @@ from keel.artifacts._base import (
     ObjectRef,
     ProgressCallback,
 )
-from keel.artifacts._local import LocalBackend
+from keel.artifacts._local import LocalBackend, aligned_buffer
 from keel.artifacts._paths import check_digest, digest_from_key, object_key, safe_relpath
 from keel.artifacts._reader import VerifyingReader
 from keel.errors import Conflict, IntegrityError, InvalidInput, NotFound, StoreError
 
 # Files copied into a local store are read in pieces of this size (one piece for most files).
 _COPY_CHUNK = 4 << 20
+# Files up to this size are stored in a local store from one buffer per thread: read once,
+# hashed, written (``LocalBackend.publish_buffer``). Larger ones are copied in the kernel, then
+# hashed on all cores.
+_BUFFERED_MAX = 8 << 20
+_buffers = threading.local()
 # Files stored at once by put_files: enough to keep the disk busy through fsyncs on few cores.
 _PUT_WORKERS = 8
 # copy_file_range errors that mean "not here" (old kernel, other filesystem): copy by hand.
@@ -76,14 +83,28 @@ def _copy_fd(src: int, dst: int, size: int, progress: ProgressCallback | None) -
             progress(n)
 
 
-def _hash_spool(path: Path, size: int) -> tuple[str, int]:
-    """Digest and size of a freshly written spool file (in the page cache)."""
-    if size > _COPY_CHUNK:
-        return hash_file(path)
-    buf = bytearray(size + 1)
-    with path.open("rb", buffering=0) as f:
-        n = f.readinto(buf)
-    return str(blake3(memoryview(buf)[:n]).hexdigest()), n
+def _thread_buffer() -> mmap.mmap:
+    """This thread's buffer for files up to ``_BUFFERED_MAX`` bytes (and one more, to see a
+    file that grew). It is reused: a fresh buffer per file would fault in its pages each time.
+    Only the pages used take memory, and the buffer goes with its thread."""
+    buf: mmap.mmap | None = getattr(_buffers, "buf", None)
+    if buf is None:
+        buf = _buffers.buf = aligned_buffer(_BUFFERED_MAX + 1)
+    return buf
+
+
+def _check_unchanged(source: Path, f: BinaryIO, before: os.stat_result, read: int) -> None:
+    """Raise ``Conflict`` if ``source`` (open as ``f``) changed while ``read`` bytes of it
+    were stored."""
+    after = os.fstat(f.fileno())
+    if read != before.st_size or (after.st_size, after.st_mtime_ns) != (
+        before.st_size,
+        before.st_mtime_ns,
+    ):
+        raise Conflict(
+            f"the source changed while it was stored: {str(source)!r} had "
+            f"{before.st_size} bytes when opened, {read} were read"
+        )
 
 
 def _local_error(exc: OSError, what: str) -> StoreError | NotFound:
@@ -213,31 +234,40 @@ class ContentStore:
         progress: ProgressCallback | None,
         unsynced_dirs: set[Path] | None,
     ) -> ObjectRef:
-        """Copy ``source`` into a spool file in the kernel (``copy_file_range``), hash the
-        spool file, which is exactly what will be published, then publish it under its digest
+        """Store ``source`` in a local store, hashing exactly the bytes that are published.
+
+        Up to ``_BUFFERED_MAX`` bytes it is read into this thread's buffer, hashed there and,
+        unless that object is already stored, written from the same buffer
+        (``publish_buffer``). Larger files are copied into a spool file in the kernel
+        (``copy_file_range``), which is hashed on all cores, then published under its digest
         (fsync, rename) unless that object is already stored."""
         with source.open("rb", buffering=0) as f:
             before = os.fstat(f.fileno())
+            if before.st_size <= _BUFFERED_MAX:
+                buf = _thread_buffer()
+                view = memoryview(buf)
+                size = 0
+                while size <= before.st_size and (got := f.readinto(view[size:])):
+                    size += got
+                if progress is not None:
+                    progress(size)
+                _check_unchanged(source, f, before, size)
+                ref = ObjectRef(str(blake3(view[:size]).hexdigest()), size)
+                key = object_key(ref.digest)
+                if not self._present(key, size):
+                    backend.publish_buffer(key, buf, size, unsynced=unsynced_dirs)
+                return ref
             writer = backend.open_spool()
             try:
                 size = _copy_fd(f.fileno(), writer.fileno(), before.st_size, progress)
-                after = os.fstat(f.fileno())
-                if size != before.st_size or (after.st_size, after.st_mtime_ns) != (
-                    before.st_size,
-                    before.st_mtime_ns,
-                ):
-                    raise Conflict(
-                        f"the source changed while it was stored: {str(source)!r} had "
-                        f"{before.st_size} bytes when opened, {size} were copied"
-                    )
-                digest, hashed = _hash_spool(writer.path, size)
+                _check_unchanged(source, f, before, size)
+                digest, hashed = hash_file(writer.path)
                 if hashed != size:
                     raise StoreError(f"the copy of {str(source)!r} is {hashed} bytes, not {size}")
                 ref = ObjectRef(digest, size)
                 key = object_key(digest)
                 if not self._present(key, size):
-                    final = backend.final_path(key)
-                    writer.publish_as(key, final, unsynced=unsynced_dirs)
+                    writer.publish_as(key, backend.final_path(key), unsynced=unsynced_dirs)
             finally:
                 writer.abort()  # no-op after a publish
         return ref
