@@ -86,11 +86,11 @@ def test_a_filesystem_refusing_o_direct_at_open_gets_buffered_writes(
     real_open = os.open
     refused: list[str] = []
 
-    def refusing(path: str | Path, flags: int, mode: int = 0o777) -> int:
+    def refusing(path: str | Path, flags: int, mode: int = 0o777, **kw: Any) -> int:
         if flags & getattr(os, "O_DIRECT", 0):
             refused.append(str(path))
             raise OSError(errno.EINVAL, "Invalid argument")
-        return real_open(path, flags, mode)
+        return real_open(path, flags, mode, **kw)
 
     monkeypatch.setattr(os, "open", refusing)
     backend = LocalBackend(tmp_path / "store")
@@ -101,6 +101,48 @@ def test_a_filesystem_refusing_o_direct_at_open_gets_buffered_writes(
         _assert_stored_exactly(backend, path, ref.digest)
     assert len(refused) == 1  # asked once, then never again
     assert backend._direct is False
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="no O_TMPFILE on this platform")
+def test_a_filesystem_without_unnamed_files_gets_named_temp_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+    refused: list[int] = []
+    created: list[str] = []
+
+    def no_tmpfile(path: str | Path, flags: int, mode: int = 0o777, **kw: Any) -> int:
+        if flags & os.O_TMPFILE == os.O_TMPFILE:
+            refused.append(flags)
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+        if flags & os.O_CREAT:
+            created.append(Path(path).parent.name)
+        return real_open(path, flags, mode, **kw)
+
+    monkeypatch.setattr(os, "open", no_tmpfile)
+    backend = LocalBackend(tmp_path / "store")
+    direct = backend._direct
+    paths = _files(tmp_path / "src", [10, 70_000, 3])
+    refs = ContentStore(backend).put_files(paths, workers=1)
+    for path, ref in zip(paths, refs, strict=True):
+        _assert_stored_exactly(backend, path, ref.digest)
+    assert backend._unnamed is False
+    assert backend._direct is direct  # O_DIRECT is a separate question
+    assert len(refused) == (2 if direct else 1)  # asked once (with and without O_DIRECT)
+    assert created == [TMP_DIRNAME] * 3
+    assert list((backend.root / TMP_DIRNAME).iterdir()) == []
+
+
+def test_a_damaged_object_in_the_way_is_replaced(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path / "store")
+    store = ContentStore(backend)
+    (path,) = _files(tmp_path / "src", [50_000])
+    ref = store.put_file(path)
+    stored = backend.root / object_key(ref.digest)
+    stored.write_bytes(path.read_bytes()[:1000])  # a truncated object: the wrong size
+    assert store.put_file(path) == ref
+    _assert_stored_exactly(backend, path, ref.digest)
+    assert list((backend.root / TMP_DIRNAME).iterdir()) == []
 
 
 def test_a_refused_direct_write_is_redone_through_the_page_cache(

@@ -4,10 +4,12 @@ A child process streams a large object slowly into the store; the test SIGKILLs 
 of the object has reached the backend (a temp file locally, uploaded multipart parts on S3),
 then checks that nothing is listed or readable, that the leftovers are really there (so the
 kill did land mid-upload), and that gc clears them once they are past the grace period.
+Another child stores a batch of files with ``put_files`` and is killed mid-batch.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from keel.artifacts._local import TMP_DIRNAME
 from keel.testing.artifact_conformance import MiB
 
 SCRIPT = Path(__file__).with_name("_slow_upload.py")
+BULK_SCRIPT = Path(__file__).with_name("_bulk_put.py")
 TOTAL = 64 * MiB
 KILL_AFTER = 20 * MiB  # past two 8 MiB S3 parts, well before the end
 
@@ -76,6 +79,49 @@ def test_local_kill_mid_upload_leaves_no_object(tmp_path: Path) -> None:
     assert report.incomplete_count == 1
     assert not leftovers[0].exists()
     _assert_nothing_visible(store, digest)
+
+
+@pytest.mark.timeout(120)
+def test_local_kill_mid_bulk_put_leaves_only_whole_objects(tmp_path: Path) -> None:
+    """``put_files`` writes many objects at once (unnamed files linked in, or temp files
+    renamed): killed mid-batch, every object it shows is whole."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    files = 400
+    for i in range(files):
+        (folder / f"{i:03d}.bin").write_bytes(os.urandom(256 * 1024))
+    uri = str(tmp_path / "store")
+    proc = subprocess.Popen(
+        [sys.executable, str(BULK_SCRIPT), uri, str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for stored, line in enumerate(proc.stdout, 1):
+            assert line.strip() != "committed", "the batch finished before it was killed"
+            if stored == 20:
+                break
+        else:
+            pytest.fail("put_files exited early: " + proc.stderr.read())  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    store = open_content_store(uri)
+    shown = list(store.iter_objects())
+    assert 20 <= len(shown) < files
+    for ref in shown:
+        assert store.verify(ref.digest) == ref
+        assert ref.size == 256 * 1024
+    store.gc(set(), dry_run=False, older_than_s=0)  # removes any temp file left behind
+    assert not any((tmp_path / "store" / TMP_DIRNAME).glob("*"))
 
 
 @pytest.mark.services

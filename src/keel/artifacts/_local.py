@@ -39,6 +39,9 @@ _SYNC_WORKERS = 8
 DIRECT_ALIGN = mmap.PAGESIZE
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 _CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
+_O_TMPFILE: int = getattr(os, "O_TMPFILE", 0)
+# What open(O_TMPFILE) says where the filesystem has no unnamed files.
+_NO_UNNAMED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
 
 
 def aligned_buffer(size: int) -> mmap.mmap:
@@ -54,6 +57,17 @@ def _round_up(size: int) -> int:
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         data = data[os.write(fd, data) :]
+
+
+def _fill(fd: int, view: memoryview, size: int, *, direct: bool) -> None:
+    """Write ``view[:size]`` to the empty file ``fd`` and fsync it; with ``direct`` (an
+    O_DIRECT file) as whole blocks, then cut to ``size``."""
+    if direct:
+        _write_all(fd, view[: _round_up(size)])
+        os.ftruncate(fd, size)
+    else:
+        _write_all(fd, view[:size])
+    os.fsync(fd)
 
 
 def _store_error(exc: OSError, what: str) -> StoreError:
@@ -86,10 +100,15 @@ def _publish(tmp: Path, final: Path, unsynced: set[Path] | None) -> None:
     entries changed are fsynced, or added to ``unsynced`` for the caller to fsync."""
     _makedirs_durable(final.parent, unsynced)
     os.replace(tmp, final)
+    _changed(final.parent, unsynced)
+
+
+def _changed(folder: Path, unsynced: set[Path] | None) -> None:
+    """Make a change to ``folder``'s entries durable now, or leave it to the caller."""
     if unsynced is None:
-        _fsync_dir(final.parent)
+        _fsync_dir(folder)
     else:
-        unsynced.add(final.parent)
+        unsynced.add(folder)
 
 
 def _makedirs_durable(path: Path, unsynced: set[Path] | None = None) -> None:
@@ -180,6 +199,8 @@ class LocalBackend(ArtifactBackend):
         # Cleared the first time the filesystem refuses O_DIRECT (some network filesystems,
         # tmpfs before Linux 6.6): from then on buffers are written through the page cache.
         self._direct = bool(_O_DIRECT)
+        # Likewise for unnamed files (O_TMPFILE), which are named by linking /proc/self/fd/N.
+        self._unnamed = bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
 
     def __repr__(self) -> str:
         return f"LocalBackend({self.uri!r})"
@@ -212,13 +233,21 @@ class LocalBackend(ArtifactBackend):
     ) -> None:
         """Publish the first ``size`` bytes of ``buf`` (from ``aligned_buffer``, with room for
         them rounded up to a whole block) under ``key``, as durably and atomically as any
-        write: a temp file written in one go, fsynced, renamed. ``unsynced`` as in
-        ``_LocalWriter.publish_as``."""
+        write. Where the filesystem has ``O_TMPFILE`` (Linux) the bytes go to an unnamed file
+        in the key's own folder, which is fsynced and then linked in under the key: no temp
+        name to create, rename across folders or, after a crash, purge. Elsewhere a temp file
+        is written, fsynced and renamed. ``unsynced`` as in ``_LocalWriter.publish_as``."""
         key, final = self._path(key)
-        tmp = self._new_tmp()
+        view = memoryview(buf)
         try:
+            if self._unnamed:
+                _makedirs_durable(final.parent, unsynced)
+                if self._publish_unnamed(final, view, size):
+                    _changed(final.parent, unsynced)
+                    return
+            tmp = self._new_tmp()
             try:
-                self._write_file(tmp, memoryview(buf), size)
+                self._write_named(tmp, view, size)
                 _publish(tmp, final, unsynced)
             except BaseException:
                 tmp.unlink(missing_ok=True)
@@ -226,9 +255,66 @@ class LocalBackend(ArtifactBackend):
         except OSError as exc:
             raise _store_error(exc, f"cannot publish {key!r}") from exc
 
-    def _write_file(self, tmp: Path, view: memoryview, size: int) -> None:
-        """Create ``tmp`` holding ``view[:size]``, fsynced: with O_DIRECT (whole blocks, then
-        cut to ``size``) while the filesystem takes it, else through the page cache."""
+    def _publish_unnamed(self, final: Path, view: memoryview, size: int) -> bool:
+        """Write ``view[:size]`` to an unnamed file in ``final``'s folder, fsync it and link
+        it in as ``final``. False, with nothing written, where that cannot be done."""
+        folder = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+        try:
+            opened = self._open_unnamed(folder)
+            if opened is None:
+                return False
+            fd, direct = opened
+            try:
+                try:
+                    _fill(fd, view, size, direct=direct)
+                except OSError as exc:
+                    if not direct or exc.errno != errno.EINVAL:
+                        raise
+                    self._direct = False  # blocks larger than a page: the page cache it is
+                    return False
+                # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names an O_TMPFILE file.
+                this = f"/proc/self/fd/{fd}"
+                try:
+                    os.link(this, final.name, dst_dir_fd=folder, follow_symlinks=True)
+                except FileExistsError:
+                    # A damaged object (the wrong size) is in the way, or another writer of
+                    # these very bytes was first: replace it, as any write does.
+                    tmp = self._new_tmp()
+                    os.link(this, tmp, dst_dir_fd=folder, follow_symlinks=True)
+                    try:
+                        os.replace(tmp, final)
+                    except BaseException:
+                        tmp.unlink(missing_ok=True)
+                        raise
+                return True
+            finally:
+                os.close(fd)
+        finally:
+            os.close(folder)
+
+    def _open_unnamed(self, folder: int) -> tuple[int, bool] | None:
+        """An unnamed file (``O_TMPFILE``) in the open ``folder`` and whether it takes
+        O_DIRECT; None, and no more tries, where the filesystem has no unnamed files."""
+        flags = os.O_TMPFILE | os.O_WRONLY | _CLOEXEC
+        if self._direct:
+            try:
+                return os.open(".", flags | _O_DIRECT, 0o644, dir_fd=folder), True
+            except OSError as exc:
+                if exc.errno not in _NO_UNNAMED:
+                    raise
+        try:
+            fd = os.open(".", flags, 0o644, dir_fd=folder)
+        except OSError as exc:
+            if exc.errno not in _NO_UNNAMED:
+                raise
+            self._unnamed = False
+            return None
+        self._direct = False  # unnamed files work here, but not with O_DIRECT
+        return fd, False
+
+    def _write_named(self, tmp: Path, view: memoryview, size: int) -> None:
+        """Create ``tmp`` holding ``view[:size]``, fsynced: with O_DIRECT while the
+        filesystem takes it, else through the page cache."""
         flags = os.O_WRONLY | os.O_CREAT | _CLOEXEC
         if self._direct:
             try:
@@ -239,9 +325,7 @@ class LocalBackend(ArtifactBackend):
                 self._direct = False
             else:
                 try:
-                    _write_all(fd, view[: _round_up(size)])
-                    os.ftruncate(fd, size)
-                    os.fsync(fd)
+                    _fill(fd, view, size, direct=True)
                     return
                 except OSError as exc:
                     if exc.errno != errno.EINVAL:  # EINVAL: blocks larger than a page
@@ -251,8 +335,7 @@ class LocalBackend(ArtifactBackend):
                     os.close(fd)
         fd = os.open(tmp, flags | os.O_TRUNC, 0o644)
         try:
-            _write_all(fd, view[:size])
-            os.fsync(fd)
+            _fill(fd, view, size, direct=False)
         finally:
             os.close(fd)
 
