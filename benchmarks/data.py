@@ -407,7 +407,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--add-repeat",
         type=int,
-        default=3,
+        default=5,
         help="runs of each add task (Keel API, Keel CLI, DVC), in rotating order; medians",
     )
     return ap.parse_args(argv)
