@@ -110,15 +110,17 @@ def package_version(python: Path | str, distribution: str) -> str:
 
 
 @contextmanager
-def fresh_dir(prefix: str) -> Iterator[Path]:
-    """An empty folder under ``benchmarks/.work`` (or ``$KEEL_BENCH_WORK``), removed afterwards."""
-    root = Path(os.environ.get("KEEL_BENCH_WORK") or WORK_DIR)
+def fresh_dir(prefix: str, *, under: Path | None = None) -> Iterator[Path]:
+    """An empty folder under ``benchmarks/.work`` (or ``$KEEL_BENCH_WORK``), removed afterwards;
+    with ``under``, an empty folder inside that one, left for whoever removes ``under``."""
+    root = under or Path(os.environ.get("KEEL_BENCH_WORK") or WORK_DIR)
     root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if under is None:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 class TaskFailed(RuntimeError):
@@ -133,10 +135,12 @@ def run_task(
     *,
     timeout_s: float,
     env: Mapping[str, str] | None = None,
+    under: Path | None = None,
 ) -> dict[str, Any]:
     """Run ``python script --worker task --params JSON --workdir DIR --out FILE`` in a fresh
-    folder and return the JSON object the worker wrote to FILE."""
-    with fresh_dir(f"{task.replace(':', '-')}-") as workdir:
+    folder (kept if it is made ``under`` a given one, see ``fresh_dir``) and return the JSON
+    object the worker wrote to FILE."""
+    with fresh_dir(f"{task.replace(':', '-')}-", under=under) as workdir:
         out = workdir / "result.json"
         cmd = [
             str(python),

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -428,6 +429,14 @@ def add_plan(common: dict[str, Any], repeat: int) -> list[tuple[str, str, dict[s
     return plan
 
 
+def room_to_keep_runs(folder: Path, total: int, repeat: int) -> bool:
+    """Whether the disk holds every run's files until the end (about four copies of the folder
+    per rotation: Keel's store and ``get`` output, the CLI's store, DVC's cache) with 2 GB to
+    spare. Deleting a run's files as it ends would slow the next run's file creation: ext4
+    without a journal passes over inodes freed in the last minute or so."""
+    return shutil.disk_usage(folder).free > 4 * total * max(1, repeat) + 2 * GB
+
+
 def median_result(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One result from several runs of a task: the median of each number (runs that produced
     none for a field are left out of it), the other fields of the first run, and every run's
@@ -476,6 +485,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 {"rows": sizes["rows"], "columns": sizes["columns"], "repeat": args.repeat},
             ),
         ]
+        keep = room_to_keep_runs(shared, total, args.add_repeat)
+        if not keep:
+            log(
+                "not enough free disk to keep every run's files: "
+                "each run's deletion will slow the next"
+            )
         runs: dict[str, list[dict[str, Any]]] = {}
         for key, task, params in plan:
             side = task.split(":", 1)[0]
@@ -485,7 +500,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if hasattr(os, "sync"):
                 os.sync()  # earlier writes (the folder, the other side) are not this side's cost
             warm(folder)
-            result = h.run_task(pythons[side], script, task, params, timeout_s=args.timeout)
+            under = shared / "runs" if keep else None
+            result = h.run_task(
+                pythons[side], script, task, params, timeout_s=args.timeout, under=under
+            )
             runs.setdefault(key, []).append(result)
         raw: dict[str, dict[str, Any]] = {k: median_result(r) for k, r in runs.items()}
 
@@ -501,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         source=source,
         fields={
             "folder": {**sizes, "bytes": total, "seed": SEED, "layout": "dNN/fNNNN.bin"},
+            "runs_kept_until_the_end": keep,
             "results": [row.to_dict() for row in table],
             "raw": raw,
         },
