@@ -9,7 +9,10 @@ sides add that same folder; each measurement runs in a fresh subprocess of its s
 interpreter (Keel: the one running this script; DVC: ``benchmarks/.venvs/dvc``, made on first
 run) in a fresh folder, and the files are read once before each side so both start from a warm
 page cache; before each first add, dirty pages left by earlier steps are flushed (``sync``,
-untimed), so each side pays only for writing its own copy. Measurements:
+untimed), so each side pays only for writing its own copy. Every run's files stay on disk until
+the end (when there is room), evicted from the page cache before the next run: deleting them
+would make the next run's file creation slower (ext4 without a journal passes over recently
+freed inodes), and caching them would leave later runs less free memory. Measurements:
 
 1. ``hash``: Keel's ``hash_file`` over every file of the folder against raw BLAKE3
    (``blake3(data)``, one thread) over the same bytes already in memory (GB/s).
@@ -83,6 +86,21 @@ def warm(root: Path) -> None:
             with path.open("rb") as f:
                 while f.read(1 << 22):
                     pass
+
+
+def evict(root: Path) -> None:
+    """Drop the (clean, after ``sync``) page cache of every file under ``root``: earlier runs'
+    files, kept on disk, must not fill memory, or later runs that write through the page cache
+    would pay for reclaiming it."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
 
 
 def folder_files(root: Path) -> list[Path]:
@@ -433,7 +451,9 @@ def room_to_keep_runs(folder: Path, total: int, repeat: int) -> bool:
     """Whether the disk holds every run's files until the end (about four copies of the folder
     per rotation: Keel's store and ``get`` output, the CLI's store, DVC's cache) with 2 GB to
     spare. Deleting a run's files as it ends would slow the next run's file creation: ext4
-    without a journal passes over inodes freed in the last minute or so."""
+    without a journal passes over inodes freed in the last minute or so. Kept files are evicted
+    from the page cache before each run (``evict``), so every run starts with as much free
+    memory as the first."""
     return shutil.disk_usage(folder).free > 4 * total * max(1, repeat) + 2 * GB
 
 
@@ -499,6 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"running {key} ...")
             if hasattr(os, "sync"):
                 os.sync()  # earlier writes (the folder, the other side) are not this side's cost
+            if keep:
+                evict(shared / "runs")
             warm(folder)
             under = shared / "runs" if keep else None
             result = h.run_task(
