@@ -29,8 +29,8 @@ freed inodes), and caching them would leave later runs less free memory. Measure
    it publishes it; ``dvc add`` does not fsync its cache. So each first add is also timed until
    its bytes are on disk (the add, then ``sync``): the same work on both sides.
    A fourth task in the same rotation measures the disk's floor for any add that keeps its
-   bytes safe: the same files copied to new files with O_DIRECT and fsynced, eight at a time,
-   with no hashing or bookkeeping (``disk_floor``).
+   bytes safe: the same files copied to new files and fsynced, eight at a time, with no
+   hashing or bookkeeping (``disk_floor``).
 3. ``profile``: Keel's profile of a 1M rows x 20 columns table (no peer; reported alone).
 
 This file is also the worker: the driver runs it again as ``--worker TASK`` in each interpreter.
@@ -245,9 +245,9 @@ def keel_cli(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
 
 def disk_floor(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
     """The least any durable add of the folder takes on this disk: each file's bytes read into
-    a buffer and written to a new file (O_DIRECT where the filesystem takes it), fsynced, eight
-    files at a time, then the new folders fsynced. No hashing, dedup or bookkeeping: Keel's add
-    is this plus those."""
+    a buffer, written to a new file and fsynced (its pages then dropped from the page cache),
+    eight files at a time, then the new folders fsynced. No hashing, dedup or bookkeeping:
+    Keel's add is this plus those."""
     import mmap
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -255,11 +255,10 @@ def disk_floor(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
     root = Path(p["folder"])
     files = folder_files(root)
     out = workdir / "copy"
-    for folder in sorted({f.parent for f in files}):
+    folders = sorted({f.parent for f in files})
+    for folder in folders:
         (out / folder.relative_to(root)).mkdir(parents=True, exist_ok=True)
     local = threading.local()
-    direct = getattr(os, "O_DIRECT", 0)
-    block = mmap.PAGESIZE
 
     def copy(src: Path) -> int:
         buf = getattr(local, "buf", None)
@@ -269,13 +268,14 @@ def disk_floor(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
         with src.open("rb", buffering=0) as f:
             n = f.readinto(view) or 0
         check(n < len(buf), f"{src} is larger than the copy buffer")
-        fd = os.open(out / src.relative_to(root), os.O_WRONLY | os.O_CREAT | direct, 0o644)
+        fd = os.open(out / src.relative_to(root), os.O_WRONLY | os.O_CREAT, 0o644)
         try:
-            data = view[: -(-n // block) * block] if direct else view[:n]
+            data = view[:n]
             while data:
                 data = data[os.write(fd, data) :]
-            os.ftruncate(fd, n)
             os.fsync(fd)
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
         return n
@@ -283,13 +283,13 @@ def disk_floor(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
     with h.timed() as t:
         with ThreadPoolExecutor(max_workers=8) as pool:
             total = sum(pool.map(copy, files))
-        for folder in sorted({f.parent for f in files}):
+        for folder in folders:
             fd = os.open(out / folder.relative_to(root), os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-    return {"seconds": t.seconds, "bytes": total, "o_direct": bool(direct)}
+    return {"seconds": t.seconds, "bytes": total}
 
 
 def keel_profile(workdir: Path, p: dict[str, Any]) -> dict[str, Any]:
@@ -441,9 +441,9 @@ def rows(raw: dict[str, dict[str, Any]], sizes: dict[str, int]) -> list[h.Row]:
                 get("keel.add"),
                 "plain durable copy",
                 get("keel.floor"),
-                note="the same bytes copied to new files (O_DIRECT) and fsynced, eight at a "
-                "time, without hashing or bookkeeping: the least any add that keeps its bytes "
-                "safe takes here; ratio < 1 is what Keel's add costs above it",
+                note="the same bytes copied to new files and fsynced, eight at a time, without "
+                "hashing or bookkeeping: the least any add that keeps its bytes safe takes "
+                "here; ratio < 1 is what Keel's add costs above it",
             ),
         )
     if "keel.hash" in raw:

@@ -1,12 +1,16 @@
 """Files up to ``_BUFFERED_MAX`` bytes go into a local store from one reused buffer per thread,
-written with O_DIRECT where the filesystem takes it. Every size (whole blocks or not, a short
-file after a long one in the same buffer) is published exactly; a filesystem that refuses
-O_DIRECT gets the same bytes through the page cache; a failed write publishes nothing."""
+to an unnamed file linked in under the key where the filesystem has them, and leave no pages
+in the page cache. Every size (a short file after a long one in the same buffer too) is
+published exactly; a filesystem without unnamed files gets renamed temp files; a failed write
+publishes nothing."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import mmap
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,27 +42,6 @@ def _assert_stored_exactly(backend: LocalBackend, path: Path, digest: str) -> No
     assert stored.read_bytes() == data
 
 
-def _direct_io_works(folder: Path) -> bool:
-    """Whether this filesystem takes an O_DIRECT write of one page, asked independently of
-    Keel."""
-    if not hasattr(os, "O_DIRECT"):
-        return False
-    probe = folder / "probe"
-    try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
-    except OSError:
-        return False
-    try:
-        buf = _local.aligned_buffer(_local.DIRECT_ALIGN)
-        os.write(fd, memoryview(buf))
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-        probe.unlink()
-    return True
-
-
 @pytest.mark.parametrize("workers", [1, 4])
 def test_every_size_is_published_exactly(tmp_path: Path, workers: int) -> None:
     # Longest first: with one worker each file reuses a buffer that held a longer one, so
@@ -70,37 +53,6 @@ def test_every_size_is_published_exactly(tmp_path: Path, workers: int) -> None:
         assert ref.size == path.stat().st_size
         _assert_stored_exactly(backend, path, ref.digest)
     assert list((backend.root / TMP_DIRNAME).iterdir()) == []
-
-
-def test_direct_io_stays_on_where_the_filesystem_takes_it(tmp_path: Path) -> None:
-    backend = LocalBackend(tmp_path / "store")
-    (path,) = _files(tmp_path / "src", [(1 << 20) + 3])
-    ref = ContentStore(backend).put_file(path)
-    _assert_stored_exactly(backend, path, ref.digest)
-    assert backend._direct is _direct_io_works(tmp_path)
-
-
-def test_a_filesystem_refusing_o_direct_at_open_gets_buffered_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real_open = os.open
-    refused: list[str] = []
-
-    def refusing(path: str | Path, flags: int, mode: int = 0o777, **kw: Any) -> int:
-        if flags & getattr(os, "O_DIRECT", 0):
-            refused.append(str(path))
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real_open(path, flags, mode, **kw)
-
-    monkeypatch.setattr(os, "open", refusing)
-    backend = LocalBackend(tmp_path / "store")
-    backend._direct = True
-    paths = _files(tmp_path / "src", [4097, 12_345])
-    refs = ContentStore(backend).put_files(paths, workers=1)
-    for path, ref in zip(paths, refs, strict=True):
-        _assert_stored_exactly(backend, path, ref.digest)
-    assert len(refused) == 1  # asked once, then never again
-    assert backend._direct is False
 
 
 @pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="no O_TMPFILE on this platform")
@@ -121,14 +73,12 @@ def test_a_filesystem_without_unnamed_files_gets_named_temp_files(
 
     monkeypatch.setattr(os, "open", no_tmpfile)
     backend = LocalBackend(tmp_path / "store")
-    direct = backend._direct
     paths = _files(tmp_path / "src", [10, 70_000, 3])
     refs = ContentStore(backend).put_files(paths, workers=1)
     for path, ref in zip(paths, refs, strict=True):
         _assert_stored_exactly(backend, path, ref.digest)
     assert backend._unnamed is False
-    assert backend._direct is direct  # O_DIRECT is a separate question
-    assert len(refused) == (2 if direct else 1)  # asked once (with and without O_DIRECT)
+    assert len(refused) == 1  # asked once, then never again
     assert created == [TMP_DIRNAME] * 3
     assert list((backend.root / TMP_DIRNAME).iterdir()) == []
 
@@ -142,29 +92,6 @@ def test_a_damaged_object_in_the_way_is_replaced(tmp_path: Path) -> None:
     stored.write_bytes(path.read_bytes()[:1000])  # a truncated object: the wrong size
     assert store.put_file(path) == ref
     _assert_stored_exactly(backend, path, ref.digest)
-    assert list((backend.root / TMP_DIRNAME).iterdir()) == []
-
-
-def test_a_refused_direct_write_is_redone_through_the_page_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real_write_all = _local._write_all
-    calls: list[int] = []
-
-    def refuse_first(fd: int, data: memoryview) -> None:
-        calls.append(len(data))
-        if len(calls) == 1:  # a device whose blocks are larger than a page
-            raise OSError(errno.EINVAL, "Invalid argument")
-        real_write_all(fd, data)
-
-    monkeypatch.setattr(_local, "_write_all", refuse_first)
-    backend = LocalBackend(tmp_path / "store")
-    backend._direct = True
-    (path,) = _files(tmp_path / "src", [5000])
-    ref = ContentStore(backend).put_file(path)
-    _assert_stored_exactly(backend, path, ref.digest)
-    assert calls == [2 * _local.DIRECT_ALIGN, 5000]  # whole blocks, then the exact bytes
-    assert backend._direct is False
     assert list((backend.root / TMP_DIRNAME).iterdir()) == []
 
 
@@ -205,3 +132,56 @@ def test_an_object_already_stored_is_not_written_again(
     copy.write_bytes(path.read_bytes())
     assert store.put_file(copy) == first
     assert published == []
+
+
+def _resident_pages(path: Path) -> int:
+    """How many of ``path``'s pages are in the page cache (``mincore`` on a mapping of it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_long,
+    ]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    size = path.stat().st_size
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr is not None and addr != ctypes.c_void_p(-1).value, ctypes.get_errno()
+        try:
+            vec = ctypes.create_string_buffer(-(-size // mmap.PAGESIZE))
+            assert libc.mincore(addr, size, vec) == 0, ctypes.get_errno()
+            return sum(b & 1 for b in vec.raw)
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
+def _drop_pages(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore, posix_fadvise: Linux")
+def test_a_stored_object_leaves_no_pages_in_the_page_cache(tmp_path: Path) -> None:
+    (path,) = _files(tmp_path / "src", [1 << 20])
+    control = tmp_path / "control.bin"
+    control.write_bytes(path.read_bytes())
+    assert _resident_pages(control) > 0  # the check sees what a plain write leaves cached
+    _drop_pages(control)
+    if _resident_pages(control) > 0:
+        pytest.skip("this filesystem keeps file pages in memory (tmpfs)")
+    backend = LocalBackend(tmp_path / "store")
+    ref = ContentStore(backend).put_file(path)
+    assert _resident_pages(backend.root / object_key(ref.digest)) == 0
+    _assert_stored_exactly(backend, path, ref.digest)  # reading it back caches it: fine

@@ -37,7 +37,7 @@ from keel.artifacts._base import (
     ObjectRef,
     ProgressCallback,
 )
-from keel.artifacts._local import LocalBackend, aligned_buffer
+from keel.artifacts._local import LocalBackend
 from keel.artifacts._paths import check_digest, digest_from_key, object_key, safe_relpath
 from keel.artifacts._reader import VerifyingReader
 from keel.errors import Conflict, IntegrityError, InvalidInput, NotFound, StoreError
@@ -89,7 +89,7 @@ def _thread_buffer() -> mmap.mmap:
     Only the pages used take memory, and the buffer goes with its thread."""
     buf: mmap.mmap | None = getattr(_buffers, "buf", None)
     if buf is None:
-        buf = _buffers.buf = aligned_buffer(_BUFFERED_MAX + 1)
+        buf = _buffers.buf = mmap.mmap(-1, _BUFFERED_MAX + 1)
     return buf
 
 
@@ -255,7 +255,7 @@ class ContentStore:
                 ref = ObjectRef(str(blake3(view[:size]).hexdigest()), size)
                 key = object_key(ref.digest)
                 if not self._present(key, size):
-                    backend.publish_buffer(key, buf, size, unsynced=unsynced_dirs)
+                    backend.publish_buffer(key, view[:size], unsynced=unsynced_dirs)
                 return ref
             writer = backend.open_spool()
             try:

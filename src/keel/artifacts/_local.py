@@ -7,17 +7,17 @@ live in ``.keel-tmp/`` under the root, which listing never enters; ``purge_incom
 the ones a killed process left behind.
 
 Whole objects handed over in a buffer (``publish_buffer``, the content store's path for files
-up to a few MiB) are written with ``O_DIRECT`` where the filesystem takes it (Linux): the bytes
-go from the buffer to the disk without a copy in the page cache. Storing a gigabyte then
-neither fills memory with pages nobody reads again nor has the kernel write them back later,
-and on few cores that CPU is what bounds a bulk add. The fsync is still what makes them durable.
+up to a few MiB) go to an unnamed file (``O_TMPFILE``, Linux) in the key's own folder, which is
+fsynced and then linked in under the key: no temp name, no rename across folders. Once fsynced,
+their pages are dropped from the page cache (``POSIX_FADV_DONTNEED``): storing a gigabyte then
+neither evicts what other programs had cached nor leaves the kernel a gigabyte of pages to
+reclaim before the next write, which on few cores is what bounds a bulk add.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import mmap
 import os
 import uuid
 from collections.abc import Iterable, Iterator
@@ -34,24 +34,11 @@ TMP_DIRNAME = ".keel-tmp"
 _TRANSIENT = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT}
 # Folders fsynced at once by sync_dirs: each fsync mostly waits on the disk.
 _SYNC_WORKERS = 8
-# O_DIRECT writes whole blocks from an aligned address; a page is a multiple of every common
-# logical block size.
-DIRECT_ALIGN = mmap.PAGESIZE
-_O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 _CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
 _O_TMPFILE: int = getattr(os, "O_TMPFILE", 0)
+_DROP = getattr(os, "posix_fadvise", None)
 # What open(O_TMPFILE) says where the filesystem has no unnamed files.
 _NO_UNNAMED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
-
-
-def aligned_buffer(size: int) -> mmap.mmap:
-    """A page-aligned buffer of at least ``size`` bytes, in whole blocks, for
-    ``LocalBackend.publish_buffer``. Only the pages written to take memory."""
-    return mmap.mmap(-1, _round_up(max(size, 1)))
-
-
-def _round_up(size: int) -> int:
-    return -(-size // DIRECT_ALIGN) * DIRECT_ALIGN
 
 
 def _write_all(fd: int, data: memoryview) -> None:
@@ -59,15 +46,13 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data) :]
 
 
-def _fill(fd: int, view: memoryview, size: int, *, direct: bool) -> None:
-    """Write ``view[:size]`` to the empty file ``fd`` and fsync it; with ``direct`` (an
-    O_DIRECT file) as whole blocks, then cut to ``size``."""
-    if direct:
-        _write_all(fd, view[: _round_up(size)])
-        os.ftruncate(fd, size)
-    else:
-        _write_all(fd, view[:size])
+def _fill(fd: int, data: memoryview) -> None:
+    """Write ``data`` to the empty file ``fd``, fsync it, then drop its pages from the page
+    cache (they are clean now; nobody is about to read them)."""
+    _write_all(fd, data)
     os.fsync(fd)
+    if _DROP is not None:
+        _DROP(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _store_error(exc: OSError, what: str) -> StoreError:
@@ -196,10 +181,8 @@ class LocalBackend(ArtifactBackend):
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
         self._tmp = self.root / TMP_DIRNAME
-        # Cleared the first time the filesystem refuses O_DIRECT (some network filesystems,
-        # tmpfs before Linux 6.6): from then on buffers are written through the page cache.
-        self._direct = bool(_O_DIRECT)
-        # Likewise for unnamed files (O_TMPFILE), which are named by linking /proc/self/fd/N.
+        # Unnamed files (O_TMPFILE) are named by linking /proc/self/fd/N; cleared the first time
+        # the filesystem refuses them, then temp files are renamed instead.
         self._unnamed = bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
 
     def __repr__(self) -> str:
@@ -229,25 +212,27 @@ class LocalBackend(ArtifactBackend):
         return _LocalWriter("(spool)", self._new_tmp(), None)
 
     def publish_buffer(
-        self, key: str, buf: mmap.mmap, size: int, *, unsynced: set[Path] | None = None
+        self, key: str, data: memoryview, *, unsynced: set[Path] | None = None
     ) -> None:
-        """Publish the first ``size`` bytes of ``buf`` (from ``aligned_buffer``, with room for
-        them rounded up to a whole block) under ``key``, as durably and atomically as any
-        write. Where the filesystem has ``O_TMPFILE`` (Linux) the bytes go to an unnamed file
-        in the key's own folder, which is fsynced and then linked in under the key: no temp
-        name to create, rename across folders or, after a crash, purge. Elsewhere a temp file
-        is written, fsynced and renamed. ``unsynced`` as in ``_LocalWriter.publish_as``."""
+        """Publish ``data`` under ``key``, as durably and atomically as any write. Where the
+        filesystem has ``O_TMPFILE`` (Linux) the bytes go to an unnamed file in the key's own
+        folder, which is fsynced and then linked in under the key: no temp name to create,
+        rename across folders or, after a crash, purge. Elsewhere a temp file is written,
+        fsynced and renamed. ``unsynced`` as in ``_LocalWriter.publish_as``."""
         key, final = self._path(key)
-        view = memoryview(buf)
         try:
             if self._unnamed:
                 _makedirs_durable(final.parent, unsynced)
-                if self._publish_unnamed(final, view, size):
+                if self._publish_unnamed(final, data):
                     _changed(final.parent, unsynced)
                     return
             tmp = self._new_tmp()
             try:
-                self._write_named(tmp, view, size)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o644)
+                try:
+                    _fill(fd, data)
+                finally:
+                    os.close(fd)
                 _publish(tmp, final, unsynced)
             except BaseException:
                 tmp.unlink(missing_ok=True)
@@ -255,23 +240,21 @@ class LocalBackend(ArtifactBackend):
         except OSError as exc:
             raise _store_error(exc, f"cannot publish {key!r}") from exc
 
-    def _publish_unnamed(self, final: Path, view: memoryview, size: int) -> bool:
-        """Write ``view[:size]`` to an unnamed file in ``final``'s folder, fsync it and link
-        it in as ``final``. False, with nothing written, where that cannot be done."""
+    def _publish_unnamed(self, final: Path, data: memoryview) -> bool:
+        """Write ``data`` to an unnamed file in ``final``'s folder, fsync it and link it in as
+        ``final``. False, with nothing written and no more tries, where the filesystem has no
+        unnamed files."""
         folder = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
         try:
-            opened = self._open_unnamed(folder)
-            if opened is None:
-                return False
-            fd, direct = opened
             try:
-                try:
-                    _fill(fd, view, size, direct=direct)
-                except OSError as exc:
-                    if not direct or exc.errno != errno.EINVAL:
-                        raise
-                    self._direct = False  # blocks larger than a page: the page cache it is
-                    return False
+                fd = os.open(".", os.O_TMPFILE | os.O_WRONLY | _CLOEXEC, 0o644, dir_fd=folder)
+            except OSError as exc:
+                if exc.errno not in _NO_UNNAMED:
+                    raise
+                self._unnamed = False
+                return False
+            try:
+                _fill(fd, data)
                 # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names an O_TMPFILE file.
                 this = f"/proc/self/fd/{fd}"
                 try:
@@ -291,53 +274,6 @@ class LocalBackend(ArtifactBackend):
                 os.close(fd)
         finally:
             os.close(folder)
-
-    def _open_unnamed(self, folder: int) -> tuple[int, bool] | None:
-        """An unnamed file (``O_TMPFILE``) in the open ``folder`` and whether it takes
-        O_DIRECT; None, and no more tries, where the filesystem has no unnamed files."""
-        flags = os.O_TMPFILE | os.O_WRONLY | _CLOEXEC
-        if self._direct:
-            try:
-                return os.open(".", flags | _O_DIRECT, 0o644, dir_fd=folder), True
-            except OSError as exc:
-                if exc.errno not in _NO_UNNAMED:
-                    raise
-        try:
-            fd = os.open(".", flags, 0o644, dir_fd=folder)
-        except OSError as exc:
-            if exc.errno not in _NO_UNNAMED:
-                raise
-            self._unnamed = False
-            return None
-        self._direct = False  # unnamed files work here, but not with O_DIRECT
-        return fd, False
-
-    def _write_named(self, tmp: Path, view: memoryview, size: int) -> None:
-        """Create ``tmp`` holding ``view[:size]``, fsynced: with O_DIRECT while the
-        filesystem takes it, else through the page cache."""
-        flags = os.O_WRONLY | os.O_CREAT | _CLOEXEC
-        if self._direct:
-            try:
-                fd = os.open(tmp, flags | os.O_EXCL | _O_DIRECT, 0o644)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                self._direct = False
-            else:
-                try:
-                    _fill(fd, view, size, direct=True)
-                    return
-                except OSError as exc:
-                    if exc.errno != errno.EINVAL:  # EINVAL: blocks larger than a page
-                        raise
-                    self._direct = False
-                finally:
-                    os.close(fd)
-        fd = os.open(tmp, flags | os.O_TRUNC, 0o644)
-        try:
-            _fill(fd, view, size, direct=False)
-        finally:
-            os.close(fd)
 
     def final_path(self, key: str) -> Path:
         return self._path(key)[1]
