@@ -45,7 +45,7 @@ def test_keel_side_adds_hashes_and_profiles(tmp_path: Path) -> None:
     payload = json.loads(out.read_text())
     assert json.loads(proc.stdout) == payload
     raw = payload["raw"]
-    assert set(raw) == {"keel.hash", "keel.add", "keel.cli", "keel.profile"}
+    assert set(raw) == {"keel.hash", "keel.add", "keel.cli", "keel.floor", "keel.profile"}
     # The workers check digests, versions and read-back themselves; these are the counts.
     assert raw["keel.hash"]["files"] == 12
     assert raw["keel.add"]["files"] == 12
@@ -53,6 +53,13 @@ def test_keel_side_adds_hashes_and_profiles(tmp_path: Path) -> None:
     assert len(raw["keel.add"]["runs_s"]) == len(raw["keel.cli"]["runs_s"]) == 2
     assert raw["keel.cli"]["digest"] == raw["keel.add"]["digest"]
     assert raw["keel.add"]["bytes"] > 12 * ((1 << 20) // 12)  # the files plus the manifest
+    # The floor copied the same bytes (no manifest), in the same rotation.
+    assert raw["keel.floor"]["bytes"] == 12 * ((1 << 20) // 12)
+    assert len(raw["keel.floor"]["runs_s"]) == 2
+    (floor,) = [row for row in payload["results"] if row["peer"] == "plain durable copy"]
+    assert floor["keel_s"] == raw["keel.add"]["seconds"]
+    assert floor["peer_s"] == raw["keel.floor"]["seconds"]
+    assert isinstance(payload["runs_kept_until_the_end"], bool)  # True with 2 GB free disk
     assert raw["keel.profile"]["rows"] == 2000 and raw["keel.profile"]["columns"] == 20
     assert all(row["peer_s"] is None for row in payload["results"] if row["peer"] == "dvc add")
     assert payload["folder"]["files"] == 12

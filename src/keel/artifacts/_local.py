@@ -52,7 +52,8 @@ def _fill(fd: int, data: memoryview) -> None:
     _write_all(fd, data)
     os.fsync(fd)
     if _DROP is not None:
-        _DROP(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        with contextlib.suppress(OSError):  # advice only: a filesystem may not take it
+            _DROP(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _store_error(exc: OSError, what: str) -> StoreError:
