@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -28,25 +29,23 @@ TOTAL = 64 * MiB
 KILL_AFTER = 20 * MiB  # past two 8 MiB S3 parts, well before the end
 
 
-def _kill_mid_upload(uri: str) -> str:
-    """Start the slow upload, SIGKILL it after KILL_AFTER bytes; returns the object's digest."""
+def _kill_when(args: list[str], enough: Callable[[list[str]], bool]) -> list[str]:
+    """Run ``python *args`` and read its stdout lines until ``enough`` of them, then SIGKILL
+    it; returns the lines read. Fails if the child finishes (prints ``committed``) or exits
+    first."""
     proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), uri, str(TOTAL)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    lines: list[str] = []
     try:
         assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert first.startswith("digest "), first + proc.stderr.read()  # type: ignore[union-attr]
-        digest = first.split()[1]
         for line in proc.stdout:
-            assert line.strip() != "committed", "the upload finished before it was killed"
-            if int(line) >= KILL_AFTER:
+            assert line.strip() != "committed", "the child finished before it was killed"
+            lines.append(line.strip())
+            if enough(lines):
                 break
         else:
-            pytest.fail("the uploader exited early: " + proc.stderr.read())  # type: ignore[union-attr]
+            pytest.fail("the child exited early: " + proc.stderr.read())  # type: ignore[union-attr]
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(30) == -signal.SIGKILL
     finally:
@@ -56,7 +55,16 @@ def _kill_mid_upload(uri: str) -> str:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
-    return digest
+    return lines
+
+
+def _kill_mid_upload(uri: str) -> str:
+    """Start the slow upload, SIGKILL it after KILL_AFTER bytes; returns the object's digest."""
+    lines = _kill_when(
+        [str(SCRIPT), uri, str(TOTAL)], lambda ls: len(ls) > 1 and int(ls[-1]) >= KILL_AFTER
+    )
+    assert lines[0].startswith("digest "), lines[0]
+    return lines[0].split()[1]
 
 
 def _assert_nothing_visible(store: ContentStore, digest: str) -> None:
@@ -91,29 +99,7 @@ def test_local_kill_mid_bulk_put_leaves_only_whole_objects(tmp_path: Path) -> No
     for i in range(files):
         (folder / f"{i:03d}.bin").write_bytes(os.urandom(256 * 1024))
     uri = str(tmp_path / "store")
-    proc = subprocess.Popen(
-        [sys.executable, str(BULK_SCRIPT), uri, str(folder)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        for stored, line in enumerate(proc.stdout, 1):
-            assert line.strip() != "committed", "the batch finished before it was killed"
-            if stored == 20:
-                break
-        else:
-            pytest.fail("put_files exited early: " + proc.stderr.read())  # type: ignore[union-attr]
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+    _kill_when([str(BULK_SCRIPT), uri, str(folder)], lambda stored: len(stored) == 20)
     store = open_content_store(uri)
     shown = list(store.iter_objects())
     assert 20 <= len(shown) < files
