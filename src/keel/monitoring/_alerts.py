@@ -200,23 +200,35 @@ def add_rule(
         enabled=enabled,
     )
 
-    def work(store: SqlAlertStore) -> AlertRule:
-        known = {c.name for c in store.list_channels()}
-        for i, channel in enumerate(rule.channels):
-            if channel not in known:
-                raise InvalidInput(
-                    f"no alert channel {channel!r}; add it first with `keel alerts channels add`",
-                    field=f"channels[{i}]",
-                )
-        if any(r.name == rule.name for r in load_file_rules()):
-            raise InvalidInput(
-                f"rule {rule.name!r} is declared in keel.toml; choose another name",
-                field="name",
-            )
-        return store.put_rule(rule, replace=replace)
-
-    result: AlertRule = _with_store(uri, work)
+    result: AlertRule = _with_store(
+        uri,
+        lambda store: put_rule_checked(
+            store,
+            rule,
+            replace=replace,
+            add_channel="add it first with `keel alerts channels add`",
+            toml="keel.toml",
+        ),
+    )
     return result
+
+
+def put_rule_checked(
+    store: SqlAlertStore, rule: AlertRule, *, replace: bool, add_channel: str, toml: str
+) -> AlertRule:
+    """Store ``rule`` once its channels exist and no ``keel.toml`` rule has its name; the
+    errors tell how to ``add_channel`` and name the ``toml`` file (CLI and server differ)."""
+    known = {c.name for c in store.list_channels()}
+    for i, channel in enumerate(rule.channels):
+        if channel not in known:
+            raise InvalidInput(
+                f"no alert channel {channel!r}; {add_channel}", field=f"channels[{i}]"
+            )
+    if any(r.name == rule.name for r in load_file_rules()):
+        raise InvalidInput(
+            f"rule {rule.name!r} is declared in {toml}; choose another name", field="name"
+        )
+    return store.put_rule(rule, replace=replace)
 
 
 def list_rules(*, uri: str | None = None) -> list[AlertRule]:

@@ -60,7 +60,8 @@ async def add_rule(request: Request, principal: Caller) -> Response:
     ``threshold``, ``deployment``, ``window``, ``min_samples``, ``severity``, ``channels``,
     ``cooldown``, ``enabled``); ``replace: true`` overwrites one of the same name. Its channels
     must exist."""
-    from keel.monitoring._alerts_rules import load_file_rules, parse_rule
+    from keel.monitoring._alerts import put_rule_checked
+    from keel.monitoring._alerts_rules import parse_rule
 
     raw, body = await read_json(request)
     replace = body.pop("replace", False)
@@ -69,20 +70,14 @@ async def add_rule(request: Request, principal: Caller) -> Response:
     rule = parse_rule(body)
 
     def call() -> Response:
-        store = monitoring_stores(request).alerts
-        known = {c.name for c in store.list_channels()}
-        for i, channel in enumerate(rule.channels):
-            if channel not in known:
-                raise InvalidInput(
-                    f"no alert channel {channel!r}; an admin adds it first",
-                    field=f"channels[{i}]",
-                )
-        if any(r.name == rule.name for r in load_file_rules()):
-            raise InvalidInput(
-                f"rule {rule.name!r} is declared in the server's keel.toml; choose another name",
-                field="name",
-            )
-        return reply(store.put_rule(rule, replace=replace).to_dict(), 201)
+        stored = put_rule_checked(
+            monitoring_stores(request).alerts,
+            rule,
+            replace=replace,
+            add_channel="an admin adds it first",
+            toml="the server's keel.toml",
+        )
+        return reply(stored.to_dict(), 201)
 
     return await idempotent(request, principal, raw, call)
 
